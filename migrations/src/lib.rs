@@ -1,1 +1,17 @@
-//! Migrations.
+//! Switchboard's schema, as sea-orm migrations. The same migrations run on SQLite and PostgreSQL,
+//! at start-up and through `switchboard migrate`; they only ever move forward.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_accounts;
+
+/// Every migration, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_accounts::Migration)]
+    }
+}

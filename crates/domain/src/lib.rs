@@ -1,1 +1,13 @@
-//! Switchboard domain.
+//! Switchboard's domain: plain types, the rules that govern them, the use-case services, and the
+//! port traits that adapters (storage, providers, the HTTP app) implement.
+//!
+//! Nothing here knows a framework, a database driver, an HTTP client, the environment or the file
+//! system; that is what keeps the rules testable and the adapters replaceable.
+
+pub mod account;
+pub mod auth;
+pub mod ids;
+pub mod ports;
+pub mod validation;
+
+pub use validation::{FieldError, ValidationErrors};

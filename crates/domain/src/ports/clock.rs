@@ -1,0 +1,19 @@
+//! The clock port: services ask it for "now" so tests can move time instead of waiting.
+
+use chrono::{DateTime, Utc};
+
+/// Tells the current time.
+pub trait Clock: Send + Sync {
+    /// The current instant in UTC. Successive calls never go backwards for a given clock.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,14 @@
+//! Port traits: what the domain needs from the outside world, named by role. Adapters in other
+//! crates implement them; each trait's documentation is the contract every adapter is held to.
+
+mod clock;
+mod rate_limit;
+mod repositories;
+mod security;
+
+pub use clock::{Clock, SystemClock};
+pub use rate_limit::{Quota, RateDecision, RateLimiter};
+pub use repositories::{
+    AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,
+};
+pub use security::{AccessClaims, AccessTokenError, AccessTokens, PasswordHasher};
