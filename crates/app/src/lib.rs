@@ -1,1 +1,18 @@
-//! App.
+//! The Switchboard server: configuration, the HTTP and WebSocket API, and the wiring of adapters
+//! to the domain's ports. Handlers parse, call one service, and map the result; the rules live in
+//! `switchboard-domain`.
+
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+pub mod security;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, Overrides};

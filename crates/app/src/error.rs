@@ -1,0 +1,227 @@
+//! `ApiError`: the one place where failures become HTTP answers, always
+//! `{"detail": "...", "status_code": N}` (plus `errors` naming each invalid field on a 422).
+
+use std::time::Duration;
+
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use switchboard_domain::ValidationErrors;
+use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
+use switchboard_domain::ports::RepositoryError;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in a sentence.
+    #[schema(example = "password: must be at least 8 characters")]
+    pub detail: String,
+    /// The HTTP status, repeated for clients that only see the body.
+    #[schema(example = 422)]
+    pub status_code: u16,
+    /// On 422: each invalid field and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldErrorBody>>)]
+    pub errors: Option<ValidationErrors>,
+}
+
+/// One invalid field (documentation of `ValidationErrors`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    pub field: String,
+    pub message: String,
+}
+
+/// A failure that reaches the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("too many requests; retry in {} s", retry_after_secs(*.0))]
+    RateLimited(Duration),
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// Anything the client cannot act on. Logged here, once, with its causes; the client sees a
+    /// generic sentence.
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+fn retry_after_secs(after: Duration) -> u64 {
+    // Round up: a client retrying after the advertised seconds must not be refused again.
+    after.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl ApiError {
+    /// The answer for a status produced outside our handlers (for example actix's 405), keeping
+    /// `detail` readable.
+    #[must_use]
+    pub fn for_status(status: StatusCode, detail: String) -> Self {
+        match status.as_u16() {
+            400 => Self::BadRequest(detail),
+            401 => Self::Unauthorized(detail),
+            403 => Self::Forbidden(detail),
+            404 => Self::NotFound(detail),
+            405 => Self::MethodNotAllowed(detail),
+            409 => Self::Conflict(detail),
+            413 => Self::PayloadTooLarge(detail),
+            415 => Self::UnsupportedMediaType(detail),
+            422 => Self::Unprocessable(detail),
+            503 => Self::ServiceUnavailable(detail),
+            _ if status.is_client_error() => Self::BadRequest(detail),
+            _ => Self::Unexpected(anyhow::anyhow!("{status}: {detail}")),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unprocessable(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if let Self::Unexpected(cause) = self {
+            tracing::error!(error.cause_chain = ?cause, "request failed unexpectedly");
+        }
+        let body = ErrorBody {
+            detail: self.to_string(),
+            status_code: status.as_u16(),
+            errors: match self {
+                Self::Invalid(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        };
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::RateLimited(after) => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs(*after)));
+            }
+            Self::Unauthorized(_) => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        Self::Unexpected(e.0)
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Invalid(errors) => Self::Invalid(errors),
+            RegisterError::EmailTaken => Self::Conflict(e.to_string()),
+            RegisterError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => Self::Unauthorized(e.to_string()),
+            LoginError::Inactive => Self::Forbidden(e.to_string()),
+            LoginError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid | RefreshError::Expired | RefreshError::Reused => {
+                Self::Unauthorized(e.to_string())
+            }
+            RefreshError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(e: AuthenticateError) -> Self {
+        match e {
+            AuthenticateError::Invalid
+            | AuthenticateError::Expired
+            | AuthenticateError::Revoked => Self::Unauthorized(e.to_string()),
+            AuthenticateError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+/// Bodies that fail to parse as JSON: syntax is a 400, a well-formed body with wrong or missing
+/// fields a 422, a wrong content type 415, too large 413.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge(
+            format!("the request body has {length} bytes, more than the limit of {limit}"),
+        ),
+        JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge(format!(
+            "the request body is larger than the limit of {limit} bytes"
+        )),
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+            "expected a JSON body with Content-Type: application/json".into(),
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::Unprocessable(format!("invalid request body: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
+        }
+        JsonPayloadError::Payload(PayloadError::Overflow) => {
+            ApiError::PayloadTooLarge("the request body is larger than the limit".into())
+        }
+        other => ApiError::BadRequest(format!("could not read the request body: {other}")),
+    };
+    api.into()
+}
+
+/// Query strings that do not parse: 422 naming the problem.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::Unprocessable(format!("invalid query string: {err}")).into()
+}
+
+/// Path segments that do not parse (a malformed id) name nothing that exists: 404.
+pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound(format!("no resource at {} ({err})", req.path())).into()
+}

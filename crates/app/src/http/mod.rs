@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every route: the request middleware and the extractors.
+
+pub mod extract;
+pub mod middleware;
+pub mod route_table;

@@ -1,0 +1,634 @@
+//! Typed settings, read once from the environment (and `.env`, loaded by `main`). A wrong value
+//! stops start-up with one line naming the setting; secrets are wrapped so they never print.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use url::Url;
+
+/// A secret value: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself, for the one place that needs it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting}: {message}")]
+pub struct SettingsError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// Development keeps conveniences (a generated key); production insists on explicit settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Compact,
+    Json,
+}
+
+/// An API key and the base URL its adapter appends paths to.
+#[derive(Clone, Debug)]
+pub struct ProviderEndpoint {
+    pub api_key: Option<Secret>,
+    pub base_url: Url,
+}
+
+/// OpenAI or any server speaking its API.
+#[derive(Clone, Debug)]
+pub struct OpenAiSettings {
+    pub api_key: Option<Secret>,
+    pub base_url: Url,
+    pub model: String,
+}
+
+/// Twilio REST, Media Streams and Voice Intelligence.
+#[derive(Clone, Debug)]
+pub struct TwilioSettings {
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub phone_number: Option<String>,
+    pub base_url: Url,
+    pub intelligence_base_url: Url,
+}
+
+/// Google OAuth 2 and Calendar.
+#[derive(Clone, Debug)]
+pub struct GoogleSettings {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: Option<Url>,
+    pub oauth_base_url: Url,
+    pub token_url: Url,
+    pub calendar_base_url: Url,
+}
+
+/// Pinecone; without it knowledge vectors live in the database.
+#[derive(Clone, Debug)]
+pub struct PineconeSettings {
+    pub api_key: Option<Secret>,
+    pub index_host: Option<Url>,
+}
+
+/// Requests per minute per client or user; 0 switches a limit off.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitSettings {
+    pub auth_per_min: u32,
+    pub calls_per_min: u32,
+    pub scenarios_per_min: u32,
+}
+
+/// Outbound webhook delivery.
+#[derive(Clone, Copy, Debug)]
+pub struct WebhookSettings {
+    pub retry_base_ms: u64,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+}
+
+/// Logs and traces.
+#[derive(Clone, Debug)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: Option<Url>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+/// Every setting of the server.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub http_workers: Option<usize>,
+    pub max_body_bytes: usize,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub environment: Environment,
+    pub secret_key: Option<Secret>,
+    pub public_url: Option<Url>,
+    pub frontend_url: Option<Url>,
+    pub cors_origins: Vec<String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub openai: OpenAiSettings,
+    pub deepgram: ProviderEndpoint,
+    pub elevenlabs: ProviderEndpoint,
+    pub twilio: TwilioSettings,
+    pub google: GoogleSettings,
+    pub pinecone: PineconeSettings,
+    pub vapi_secret: Option<Secret>,
+    pub redis_url: Option<Url>,
+    pub rate_limits: RateLimitSettings,
+    pub call_concurrency_per_org: u32,
+    pub call_concurrency_inbound_reserved: u32,
+    pub scheduler_poll_ms: u64,
+    pub webhooks: WebhookSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Minimum length of `SECRET_KEY` in production: 32 characters of randomness at least.
+pub const MIN_SECRET_KEY_CHARS: usize = 32;
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Reads settings by name from a source (the process environment, or a map in tests).
+struct Reader<'a> {
+    source: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Reader<'_> {
+    /// The trimmed value, with empty values treated as unset (as `.env` files leave them).
+    fn get(&self, name: &str) -> Option<String> {
+        (self.source)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn secret(&self, name: &str) -> Option<Secret> {
+        self.get(name).map(Secret::new)
+    }
+
+    fn parsed<T: FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, SettingsError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| invalid(name, format!("{raw:?} is not {expected}"))),
+        }
+    }
+
+    fn url(&self, name: &'static str) -> Result<Option<Url>, SettingsError> {
+        self.get(name).map(|raw| parse_url(name, &raw)).transpose()
+    }
+
+    fn url_or(&self, name: &'static str, default: &str) -> Result<Url, SettingsError> {
+        parse_url(name, &self.get(name).unwrap_or_else(|| default.to_owned()))
+    }
+}
+
+fn parse_url(name: &'static str, raw: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(raw).map_err(|e| invalid(name, format!("{raw:?} is not a URL ({e})")))?;
+    match url.scheme() {
+        "http" | "https" | "ws" | "wss" | "redis" | "rediss" if url.host().is_some() => Ok(url),
+        _ => Err(invalid(
+            name,
+            format!("{raw:?} must be an http(s), ws(s) or redis URL with a host"),
+        )),
+    }
+}
+
+/// `PUBLIC_URL` is often given as a bare host (`abc.ngrok-free.app`); https is then meant.
+fn parse_public_url(raw: &str) -> Result<Url, SettingsError> {
+    if raw.contains("://") {
+        parse_url("PUBLIC_URL", raw)
+    } else {
+        parse_url("PUBLIC_URL", &format!("https://{raw}"))
+    }
+}
+
+fn parse_log_filter(raw: &str) -> Result<String, SettingsError> {
+    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.is_empty() => level,
+            Some(_) => directive,
+            // A bare word is a level; module paths without a level must say `target=level`.
+            None => directive,
+        };
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(invalid(
+                "RUST_LOG",
+                format!(
+                    "unknown log level {level:?} in {raw:?} (use one of {} or target=level)",
+                    LOG_LEVELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(raw.to_owned())
+}
+
+impl Settings {
+    /// Reads settings from the process environment.
+    ///
+    /// # Errors
+    /// The first setting whose value cannot be used.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_source(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings from a map, for tests.
+    ///
+    /// # Errors
+    /// The first setting whose value cannot be used.
+    pub fn from_map(values: &BTreeMap<String, String>) -> Result<Self, SettingsError> {
+        Self::from_source(&|name| values.get(name).cloned())
+    }
+
+    fn from_source(source: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let r = Reader { source };
+        let environment = match r.get("SWITCHBOARD_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "SWITCHBOARD_ENV",
+                    format!("{other:?} is not development or production"),
+                ));
+            }
+        };
+        let secret_key = r.secret("SECRET_KEY");
+        if environment == Environment::Production {
+            match &secret_key {
+                None => {
+                    return Err(invalid(
+                        "SECRET_KEY",
+                        "required when SWITCHBOARD_ENV=production",
+                    ));
+                }
+                Some(key) if key.expose().chars().count() < MIN_SECRET_KEY_CHARS => {
+                    return Err(invalid(
+                        "SECRET_KEY",
+                        format!("must be at least {MIN_SECRET_KEY_CHARS} characters in production"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let data_dir = PathBuf::from(r.get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match r.get("DATABASE_URL") {
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("switchboard.db").display()
+            ),
+            Some(url)
+                if url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://") =>
+            {
+                url
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "must start with sqlite: or postgres://",
+                ));
+            }
+        };
+        let log_format = match r.get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("compact") => LogFormat::Compact,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not pretty, compact or json"),
+                ));
+            }
+        };
+        let http_workers = match r.get("HTTP_WORKERS") {
+            None => None,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(invalid(
+                        "HTTP_WORKERS",
+                        format!("{raw:?} is not a positive number"),
+                    ));
+                }
+            },
+        };
+        let cors_origins = r
+            .get("CORS_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .map(|o| {
+                        if o == "*" {
+                            Ok(o)
+                        } else {
+                            parse_url("CORS_ORIGINS", &o).map(|_| o)
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let access_token_ttl_secs =
+            r.parsed("ACCESS_TOKEN_TTL_SECS", 15 * 60, "a number of seconds")?;
+        let refresh_token_ttl_secs = r.parsed(
+            "REFRESH_TOKEN_TTL_SECS",
+            30 * 24 * 3600,
+            "a number of seconds",
+        )?;
+        if access_token_ttl_secs == 0 || refresh_token_ttl_secs == 0 {
+            let setting = if access_token_ttl_secs == 0 {
+                "ACCESS_TOKEN_TTL_SECS"
+            } else {
+                "REFRESH_TOKEN_TTL_SECS"
+            };
+            return Err(invalid(setting, "must be more than 0"));
+        }
+        Ok(Self {
+            host: r.parsed("HOST", IpAddr::from([127, 0, 0, 1]), "an IP address")?,
+            port: r.parsed("PORT", 8080, "a port number (0-65535)")?,
+            http_workers,
+            max_body_bytes: r.parsed("MAX_BODY_BYTES", 1024 * 1024, "a number of bytes")?,
+            data_dir,
+            database_url,
+            environment,
+            secret_key,
+            public_url: r
+                .get("PUBLIC_URL")
+                .map(|raw| parse_public_url(&raw))
+                .transpose()?,
+            frontend_url: r.url("FRONTEND_URL")?,
+            cors_origins,
+            access_token_ttl_secs,
+            refresh_token_ttl_secs,
+            openai: OpenAiSettings {
+                api_key: r.secret("OPENAI_API_KEY"),
+                base_url: r.url_or("OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+                model: r
+                    .get("OPENAI_MODEL")
+                    .unwrap_or_else(|| "gpt-4o-mini".into()),
+            },
+            deepgram: ProviderEndpoint {
+                api_key: r.secret("DEEPGRAM_API_KEY"),
+                base_url: r.url_or("DEEPGRAM_BASE_URL", "https://api.deepgram.com")?,
+            },
+            elevenlabs: ProviderEndpoint {
+                api_key: r.secret("ELEVENLABS_API_KEY"),
+                base_url: r.url_or("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")?,
+            },
+            twilio: TwilioSettings {
+                account_sid: r.get("TWILIO_ACCOUNT_SID"),
+                auth_token: r.secret("TWILIO_AUTH_TOKEN"),
+                phone_number: r.get("TWILIO_PHONE_NUMBER"),
+                base_url: r.url_or("TWILIO_BASE_URL", "https://api.twilio.com")?,
+                intelligence_base_url: r.url_or(
+                    "TWILIO_INTELLIGENCE_BASE_URL",
+                    "https://intelligence.twilio.com",
+                )?,
+            },
+            google: GoogleSettings {
+                client_id: r.get("GOOGLE_CLIENT_ID"),
+                client_secret: r.secret("GOOGLE_CLIENT_SECRET"),
+                redirect_uri: r.url("GOOGLE_REDIRECT_URI")?,
+                oauth_base_url: r.url_or("GOOGLE_OAUTH_BASE_URL", "https://accounts.google.com")?,
+                token_url: r.url_or("GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token")?,
+                calendar_base_url: r.url_or(
+                    "GOOGLE_CALENDAR_BASE_URL",
+                    "https://www.googleapis.com/calendar/v3",
+                )?,
+            },
+            pinecone: PineconeSettings {
+                api_key: r.secret("PINECONE_API_KEY"),
+                index_host: r.url("PINECONE_INDEX_HOST")?,
+            },
+            vapi_secret: r.secret("VAPI_SECRET"),
+            redis_url: r.url("REDIS_URL")?,
+            rate_limits: RateLimitSettings {
+                auth_per_min: r.parsed("RATE_LIMIT_AUTH_PER_MIN", 5, "a whole number")?,
+                calls_per_min: r.parsed("RATE_LIMIT_CALLS_PER_MIN", 2, "a whole number")?,
+                scenarios_per_min: r.parsed(
+                    "RATE_LIMIT_SCENARIOS_PER_MIN",
+                    10,
+                    "a whole number",
+                )?,
+            },
+            call_concurrency_per_org: r.parsed("CALL_CONCURRENCY_PER_ORG", 50, "a whole number")?,
+            call_concurrency_inbound_reserved: r.parsed(
+                "CALL_CONCURRENCY_INBOUND_RESERVED",
+                5,
+                "a whole number",
+            )?,
+            scheduler_poll_ms: r.parsed("SCHEDULER_POLL_MS", 500, "a number of milliseconds")?,
+            webhooks: WebhookSettings {
+                retry_base_ms: r.parsed(
+                    "WEBHOOK_RETRY_BASE_MS",
+                    1000,
+                    "a number of milliseconds",
+                )?,
+                max_attempts: r.parsed("WEBHOOK_MAX_ATTEMPTS", 8, "a whole number")?,
+                timeout_ms: r.parsed("WEBHOOK_TIMEOUT_MS", 10_000, "a number of milliseconds")?,
+            },
+            telemetry: TelemetrySettings {
+                otlp_endpoint: r.url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+                log_format,
+                log_filter: parse_log_filter(
+                    &r.get("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
+                )?,
+            },
+        })
+    }
+
+    /// Each provider and whether it is configured, with the setting that enables it.
+    #[must_use]
+    pub fn providers(&self) -> Vec<ProviderStatus> {
+        let status = |name, configured, setting| ProviderStatus {
+            name,
+            configured,
+            setting,
+        };
+        vec![
+            status("openai", self.openai.api_key.is_some(), "OPENAI_API_KEY"),
+            status(
+                "deepgram",
+                self.deepgram.api_key.is_some(),
+                "DEEPGRAM_API_KEY",
+            ),
+            status(
+                "elevenlabs",
+                self.elevenlabs.api_key.is_some(),
+                "ELEVENLABS_API_KEY",
+            ),
+            status(
+                "twilio",
+                self.twilio.account_sid.is_some() && self.twilio.auth_token.is_some(),
+                "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+            ),
+            status(
+                "google_calendar",
+                self.google.client_id.is_some() && self.google.client_secret.is_some(),
+                "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET",
+            ),
+            status(
+                "pinecone",
+                self.pinecone.api_key.is_some() && self.pinecone.index_host.is_some(),
+                "PINECONE_API_KEY and PINECONE_INDEX_HOST",
+            ),
+            status("vapi", self.vapi_secret.is_some(), "VAPI_SECRET"),
+            status("redis", self.redis_url.is_some(), "REDIS_URL"),
+        ]
+    }
+}
+
+/// Whether one provider is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProviderStatus {
+    pub name: &'static str,
+    pub configured: bool,
+    pub setting: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_map(&map)
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> SettingsError {
+        settings(pairs).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.environment, Environment::Development);
+        assert!(s.database_url.starts_with("sqlite://"));
+        assert!(s.database_url.contains("switchboard.db"));
+        assert_eq!(s.openai.base_url.as_str(), "https://api.openai.com/v1");
+        assert_eq!(s.rate_limits.auth_per_min, 5);
+        assert_eq!(s.rate_limits.calls_per_min, 2);
+        assert_eq!(s.rate_limits.scenarios_per_min, 10);
+        assert_eq!(s.call_concurrency_per_org, 50);
+        assert!(s.providers().iter().all(|p| !p.configured));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_setting() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("PORT", "70000"),
+            ("HOST", "localhost:80"),
+            ("OPENAI_BASE_URL", "not a url"),
+            ("DEEPGRAM_BASE_URL", "ftp://example.com"),
+            ("RUST_LOG", "verbose"),
+            ("RUST_LOG", "switchboard=loud"),
+            ("LOG_FORMAT", "xml"),
+            ("SWITCHBOARD_ENV", "staging"),
+            ("DATABASE_URL", "mysql://db/x"),
+            ("RATE_LIMIT_AUTH_PER_MIN", "-1"),
+            ("SCHEDULER_POLL_MS", "soon"),
+            ("CORS_ORIGINS", "http://ok.example, nope"),
+            ("HTTP_WORKERS", "0"),
+            ("ACCESS_TOKEN_TTL_SECS", "0"),
+        ] {
+            let err = error_of(&[(name, value)]);
+            assert_eq!(err.setting, name, "{name}={value} gave {err}");
+            assert!(err.to_string().starts_with(&format!("{name}: ")), "{err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_a_long_secret_key() {
+        assert_eq!(
+            error_of(&[("SWITCHBOARD_ENV", "production")]).setting,
+            "SECRET_KEY"
+        );
+        assert_eq!(
+            error_of(&[("SWITCHBOARD_ENV", "production"), ("SECRET_KEY", "short")]).setting,
+            "SECRET_KEY"
+        );
+        let key = "k".repeat(MIN_SECRET_KEY_CHARS);
+        assert!(settings(&[("SWITCHBOARD_ENV", "production"), ("SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn log_filters() {
+        for good in ["info", "WARN", "switchboard=debug,actix_web=warn", "off"] {
+            assert!(parse_log_filter(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn public_url_may_be_a_bare_host() {
+        let s = settings(&[("PUBLIC_URL", "abc.ngrok-free.app")]).unwrap();
+        assert_eq!(
+            s.public_url.map(|u| u.to_string()),
+            Some("https://abc.ngrok-free.app/".into())
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let s = settings(&[("PORT", ""), ("OPENAI_API_KEY", " ")]).unwrap();
+        assert_eq!(s.port, 8080);
+        assert!(s.openai.api_key.is_none());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = settings(&[
+            ("OPENAI_API_KEY", "sk-live-123"),
+            ("SECRET_KEY", "hush-hush"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("sk-live-123"));
+        assert!(!printed.contains("hush-hush"));
+    }
+
+    #[test]
+    fn providers_follow_their_keys() {
+        let s = settings(&[("OPENAI_API_KEY", "sk"), ("TWILIO_ACCOUNT_SID", "AC1")]).unwrap();
+        let configured: Vec<&str> = s
+            .providers()
+            .into_iter()
+            .filter(|p| p.configured)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(configured, ["openai"]);
+    }
+}

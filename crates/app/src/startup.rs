@@ -1,0 +1,231 @@
+//! Building the server: every adapter is chosen and wired here, once. `main` and the test harness
+//! both call [`Application::build`]; tests pass overrides (a clock they control) and port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::ports::{Clock, SystemClock};
+use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmSessions};
+use utoipa::OpenApi as _;
+use utoipa_actix_web::AppExt as _;
+
+use crate::error::{self, ApiError};
+use crate::http::middleware;
+use crate::http::route_table::RouteTable;
+use crate::metrics::Metrics;
+use crate::rate_limit::InMemoryRateLimiter;
+use crate::routes::{self, ApiDoc, OpenApiJson};
+use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// How long in-flight requests may finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// Adapters a test may replace.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    database: Database,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+/// Creates the SQLite file's folder, connects, and applies pending migrations.
+///
+/// # Errors
+/// When the folder cannot be created or the database cannot be reached or migrated.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
+    if settings.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "DATA_DIR: cannot create {}: {e}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    let database = Database::connect(&settings.database_url).await?;
+    database.migrate().await?;
+    Ok(database)
+}
+
+/// The OpenAPI document of every registered route.
+#[must_use]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut openapi) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes::configure)
+        .split_for_parts();
+    routes::unique_operation_ids(&mut openapi);
+    openapi
+}
+
+fn cors(settings: &Settings) -> Cors {
+    let mut cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(3600);
+    if settings.cors_origins.iter().any(|o| o == "*") {
+        return cors.allow_any_origin();
+    }
+    let frontend = settings
+        .frontend_url
+        .as_ref()
+        .map(|u| u.origin().ascii_serialization());
+    for origin in settings.cors_origins.iter().cloned().chain(frontend) {
+        cors = cors.allowed_origin(&origin);
+    }
+    cors.supports_credentials()
+}
+
+/// Requests no route took: 405 with `Allow` when the path exists with other methods, else 404.
+async fn no_route(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
+    let allowed = table.allowed_methods(req.path());
+    if allowed.is_empty() {
+        return ApiError::NotFound(format!("no route for {} {}", req.method(), req.path()))
+            .error_response();
+    }
+    let mut response = ApiError::MethodNotAllowed(format!(
+        "method {} is not allowed on {}; use {}",
+        req.method(),
+        req.path(),
+        allowed.join(", ")
+    ))
+    .error_response();
+    if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
+impl Application {
+    /// Connects and migrates the database, wires the services, and binds the listener.
+    ///
+    /// # Errors
+    /// When the database, the secret key, or the address cannot be used.
+    pub async fn build(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        let database = open_database(&settings).await?;
+        let secret = resolve_secret_key(&settings)?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let policy = TokenPolicy {
+            access_ttl: chrono::Duration::seconds(
+                i64::try_from(settings.access_token_ttl_secs).unwrap_or(i64::MAX),
+            ),
+            refresh_ttl: chrono::Duration::seconds(
+                i64::try_from(settings.refresh_token_ttl_secs).unwrap_or(i64::MAX),
+            ),
+        };
+        let auth = AuthService::new(
+            Arc::new(SeaOrmAccounts::new(database.clone())),
+            Arc::new(SeaOrmSessions::new(database.clone())),
+            Arc::new(Argon2Hasher::new()?),
+            Arc::new(JwtTokens::new(&secret)),
+            clock.clone(),
+            policy,
+        );
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            database: database.clone(),
+            auth,
+            limiter: Arc::new(InMemoryRateLimiter::new(clock)),
+        });
+        let metrics = web::Data::new(Metrics::new()?);
+        let document = openapi_document();
+        let routes = web::Data::new(RouteTable::from_openapi(&document));
+        let openapi = web::Data::new(OpenApiJson(document.to_json()?));
+
+        let listener = TcpListener::bind((settings.host, settings.port)).map_err(|e| {
+            anyhow::anyhow!(
+                "HOST/PORT: cannot listen on {}:{}: {e}",
+                settings.host,
+                settings.port
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.max_body_bytes;
+        let cors_settings = settings.clone();
+        let mut server = HttpServer::new(move || {
+            let (app, _) = App::new()
+                .into_utoipa_app()
+                .configure(routes::configure)
+                .split_for_parts();
+            app.app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(openapi.clone())
+                .app_data(routes.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(error::json_error),
+                )
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .default_service(web::to(no_route))
+                .wrap(cors(&cors_settings))
+                .wrap(from_fn(middleware::observe))
+        })
+        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS);
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            database,
+        })
+    }
+
+    /// The port the server listens on (the real one when 0 was asked for).
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere.
+    #[must_use]
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`], letting requests in
+    /// flight finish, then closes the database pool.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        self.database.close().await?;
+        Ok(())
+    }
+}

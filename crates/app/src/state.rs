@@ -1,0 +1,26 @@
+//! What every handler can reach: the services, built once in `startup`.
+
+use std::sync::Arc;
+
+use switchboard_domain::auth::AuthService;
+use switchboard_domain::ports::RateLimiter;
+use switchboard_storage::Database;
+
+use crate::settings::Settings;
+
+/// Shared by all workers.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub database: Database,
+    pub auth: AuthService,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("database", &self.database.backend())
+            .finish_non_exhaustive()
+    }
+}
