@@ -1,1 +1,7 @@
-//! api tests
+//! Black-box tests: the real server on port 0, spoken to over HTTP like any client.
+
+mod auth;
+mod errors;
+mod health;
+mod openapi;
+mod support;

@@ -1,0 +1,42 @@
+//! A clock that only moves when a test says so.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use switchboard_domain::ports::Clock;
+
+/// Starts at the real time of its creation and moves only through [`ManualClock::advance`].
+#[derive(Debug)]
+pub struct ManualClock {
+    // A std mutex: reads are instant and never await.
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    /// A clock standing at the current time.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            now: Mutex::new(Utc::now()),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        if let Ok(mut now) = self.now.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.now.lock().map_or_else(|e| *e.into_inner(), |now| *now)
+    }
+}

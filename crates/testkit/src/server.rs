@@ -1,0 +1,252 @@
+//! `TestApp`: the real server, built by the same `Application::build` as production, listening
+//! on a free port with a fresh database, spoken to over HTTP like any client.
+//!
+//! The database is SQLite in a temporary folder, or a fresh PostgreSQL database when
+//! `SWITCHBOARD_TEST_DATABASE=postgres` (the whole black-box suite runs on both in `make test`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use switchboard::{Application, Overrides, Settings};
+use switchboard_domain::ports::Clock;
+use switchboard_storage::testing::TestDatabase;
+
+use crate::ManualClock;
+
+/// Which database a test server uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestDatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl TestDatabaseKind {
+    /// `SWITCHBOARD_TEST_DATABASE=postgres` selects PostgreSQL; anything else SQLite.
+    #[must_use]
+    pub fn from_env() -> Self {
+        match std::env::var("SWITCHBOARD_TEST_DATABASE").as_deref() {
+            Ok("postgres" | "postgresql") => Self::Postgres,
+            _ => Self::Sqlite,
+        }
+    }
+}
+
+/// Configures a test server before it starts.
+#[derive(Debug)]
+pub struct TestAppBuilder {
+    env: BTreeMap<String, String>,
+    clock: Option<Arc<ManualClock>>,
+    database: TestDatabaseKind,
+}
+
+/// A running server and a client for it. Dropping it stops the server and removes its database.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    /// The database the server really uses (SQLite when PostgreSQL was asked for but is absent
+    /// outside CI).
+    pub database_kind: TestDatabaseKind,
+    pub port: u16,
+    pub client: Client,
+    pub clock: Option<Arc<ManualClock>>,
+    handle: switchboard::startup::ServerHandle,
+    _data_dir: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
+/// The secret key every test server signs with.
+pub const TEST_SECRET_KEY: &str = "switchboard-test-secret-key-0123456789abcdef";
+
+impl TestAppBuilder {
+    /// Sets a setting as if it were in the environment.
+    #[must_use]
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Runs the server on a clock the test moves.
+    #[must_use]
+    pub fn with_manual_clock(mut self) -> Self {
+        self.clock = Some(Arc::new(ManualClock::new()));
+        self
+    }
+
+    /// Chooses the database explicitly instead of from the environment.
+    #[must_use]
+    pub fn database(mut self, kind: TestDatabaseKind) -> Self {
+        self.database = kind;
+        self
+    }
+
+    /// Starts the server.
+    ///
+    /// # Errors
+    /// When the database or the server cannot be started.
+    pub async fn spawn(self) -> anyhow::Result<TestApp> {
+        let (database, database_kind) = match self.database {
+            TestDatabaseKind::Sqlite => (TestDatabase::sqlite().await?, TestDatabaseKind::Sqlite),
+            TestDatabaseKind::Postgres => match TestDatabase::postgres().await? {
+                Some(database) => (database, TestDatabaseKind::Postgres),
+                None => (TestDatabase::sqlite().await?, TestDatabaseKind::Sqlite),
+            },
+        };
+        let data_dir = tempfile::tempdir()?;
+        let mut env = BTreeMap::from([
+            ("HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("PORT".to_owned(), "0".to_owned()),
+            ("HTTP_WORKERS".to_owned(), "2".to_owned()),
+            ("DATA_DIR".to_owned(), data_dir.path().display().to_string()),
+            ("DATABASE_URL".to_owned(), database.url().to_owned()),
+            ("SECRET_KEY".to_owned(), TEST_SECRET_KEY.to_owned()),
+            // Credential routes are limited per address and every test client is 127.0.0.1;
+            // tests of the limit turn it back on.
+            ("RATE_LIMIT_AUTH_PER_MIN".to_owned(), "0".to_owned()),
+            ("RUST_LOG".to_owned(), "warn".to_owned()),
+        ]);
+        env.extend(self.env);
+        let settings = Settings::from_map(&env)?;
+        let overrides = Overrides {
+            clock: self.clock.clone().map(|clock| -> Arc<dyn Clock> { clock }),
+        };
+        let application = Application::build(settings, overrides).await?;
+        let port = application.port();
+        let handle = application.handle();
+        tokio::spawn(async move {
+            if let Err(e) = application.run_until_stopped().await {
+                eprintln!("test server failed: {e:#}");
+            }
+        });
+        Ok(TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            database_kind,
+            port,
+            client: Client::builder().no_proxy().build()?,
+            clock: self.clock,
+            handle,
+            _data_dir: data_dir,
+            _database: database,
+        })
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stopping is asynchronous; the runtime may already be going away, which is fine.
+        let stop = self.handle.stop(false);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(stop);
+        }
+    }
+}
+
+impl TestApp {
+    /// A server with test defaults.
+    ///
+    /// # Errors
+    /// When it cannot start.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::builder().spawn().await
+    }
+
+    /// A builder for a server with other settings.
+    #[must_use]
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            env: BTreeMap::new(),
+            clock: None,
+            database: TestDatabaseKind::from_env(),
+        }
+    }
+
+    /// The manual clock.
+    ///
+    /// # Panics
+    /// When the server was built without [`TestAppBuilder::with_manual_clock`]: a mistake in the
+    /// test itself.
+    #[must_use]
+    #[expect(
+        clippy::expect_used,
+        reason = "a test asking for a clock it did not set up is a bug in that test"
+    )]
+    pub fn clock(&self) -> &ManualClock {
+        self.clock.as_deref().expect("built with_manual_clock()")
+    }
+
+    /// The full URL of `path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request to `path`.
+    #[must_use]
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// `GET path`, optionally with a bearer token.
+    ///
+    /// # Errors
+    /// When the request cannot be sent.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Result<Response> {
+        let mut request = self.request(Method::GET, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await
+    }
+
+    /// `POST path` with a JSON body, optionally with a bearer token.
+    ///
+    /// # Errors
+    /// When the request cannot be sent.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Result<Response> {
+        let mut request = self.request(Method::POST, path).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await
+    }
+
+    /// Registers a user and returns the answer's JSON.
+    ///
+    /// # Errors
+    /// When registration does not answer 201.
+    pub async fn register(&self, email: &str, password: &str) -> anyhow::Result<Value> {
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": password}),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(
+            response.status() == 201,
+            "registration answered {}: {}",
+            response.status(),
+            response.text().await?
+        );
+        Ok(response.json().await?)
+    }
+
+    /// Registers a fresh user and returns their access token.
+    ///
+    /// # Errors
+    /// When registration fails.
+    pub async fn signed_in_user(&self) -> anyhow::Result<String> {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = self.register(&email, "correct horse battery").await?;
+        body["access_token"]
+            .as_str()
+            .map(ToOwned::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no access_token in {body}"))
+    }
+}

@@ -1,0 +1,141 @@
+//! The OpenAPI document: valid, complete, and matching what the server serves.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::Value;
+use switchboard_testkit::TestApp;
+
+use crate::support::expect_json;
+
+/// Every route of this server: canonical ones and the seed aliases.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/signup"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/me"),
+    ("get", "/api/v1/users/me"),
+    ("post", "/auth/register"),
+    ("post", "/auth/signup"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("post", "/auth/logout"),
+    ("get", "/auth/me"),
+    ("get", "/users/me"),
+    ("get", "/health"),
+    ("get", "/health/ready"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+    ("get", "/metrics"),
+];
+
+fn collect_refs(value: &Value, refs: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                refs.insert(reference.clone());
+            }
+            map.values().for_each(|v| collect_refs(v, refs));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, refs)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_document_is_valid_and_documents_every_route() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let doc = expect_json(app.get("/openapi.json", None).await?, 200).await?;
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    assert!(doc["info"]["version"].is_string());
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .iter()
+                .flat_map(|(path, item)| {
+                    item.as_object()
+                        .into_iter()
+                        .flat_map(|ops| ops.keys())
+                        .filter(|m| ["get", "put", "post", "delete", "patch"].contains(&m.as_str()))
+                        .map(move |m| (m.clone(), path.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, expected);
+
+    // Every reference resolves, every operation has a unique id and answers.
+    let mut refs = BTreeSet::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for reference in refs {
+        let pointer = reference
+            .strip_prefix('#')
+            .ok_or_else(|| anyhow::anyhow!("external reference {reference}"))?;
+        assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
+    }
+    let mut ids = BTreeSet::new();
+    for (method, path) in &documented {
+        let operation = &doc["paths"][path][method];
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(ids.insert(id.clone()), "operationId {id:?} repeats");
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path}"
+        );
+    }
+    assert!(doc.pointer("/components/schemas/ErrorBody").is_some());
+    assert!(doc.pointer("/components/securitySchemes/bearer").is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    for (method, path) in ROUTES {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes())?;
+        let response = app.request(method.clone(), path).send().await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        assert!(
+            !(status == 405 || (status == 404 && body.contains("no route"))),
+            "{method} {path} is documented but not served: {status} {body}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_the_document() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let page = app.get("/docs", None).await?;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
+    );
+    assert!(page.text().await?.contains("/openapi.json"));
+    Ok(())
+}

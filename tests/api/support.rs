@@ -1,0 +1,50 @@
+//! Assertions shared by the black-box tests.
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+/// Asserts `response` has `status` and the uniform error body, and returns that body.
+pub async fn expect_error(response: Response, status: u16) -> anyhow::Result<Value> {
+    let actual = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.text().await?;
+    anyhow::ensure!(
+        actual == StatusCode::from_u16(status)?,
+        "expected {status}, got {actual}: {text}"
+    );
+    anyhow::ensure!(
+        content_type.starts_with("application/json"),
+        "error with content type {content_type:?}: {text}"
+    );
+    let body: Value = serde_json::from_str(&text)?;
+    anyhow::ensure!(
+        body["status_code"] == status,
+        "status_code does not repeat the status: {body}"
+    );
+    anyhow::ensure!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "no detail: {body}"
+    );
+    Ok(body)
+}
+
+/// Asserts `response` has `status` and returns its JSON body.
+pub async fn expect_json(response: Response, status: u16) -> anyhow::Result<Value> {
+    let actual = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(
+        actual == StatusCode::from_u16(status)?,
+        "expected {status}, got {actual}: {text}"
+    );
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A unique e-mail address.
+pub fn email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
