@@ -621,6 +621,26 @@ mod tests {
     }
 
     #[test]
+    fn env_example_lists_exactly_the_settings_read_and_its_values_parse() {
+        let example = include_str!("../../../.env.example");
+        let values: BTreeMap<String, String> = example
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let result = Settings::from_source(&|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            values.get(name).cloned()
+        });
+        assert!(result.is_ok(), "{result:?}");
+        let documented: std::collections::BTreeSet<String> = values.keys().cloned().collect();
+        assert_eq!(documented, asked.into_inner());
+    }
+
+    #[test]
     fn providers_follow_their_keys() {
         let s = settings(&[("OPENAI_API_KEY", "sk"), ("TWILIO_ACCOUNT_SID", "AC1")]).unwrap();
         let configured: Vec<&str> = s

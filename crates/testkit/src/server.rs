@@ -182,7 +182,6 @@ impl TestApp {
     }
 
     /// A request to `path`.
-    #[must_use]
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))
     }
