@@ -6,8 +6,11 @@
 
 pub mod account;
 pub mod auth;
+pub mod flow;
 pub mod ids;
+pub mod knowledge;
 pub mod ports;
+pub mod template;
 pub mod validation;
 
 pub use validation::{FieldError, ValidationErrors};

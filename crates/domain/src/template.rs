@@ -1,0 +1,1 @@
+//! Templates such as `Hi {customer_name}, this is {agent_name}`.

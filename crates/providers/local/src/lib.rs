@@ -1,0 +1,1 @@
+//! Offline adapters of Switchboard's ports.
