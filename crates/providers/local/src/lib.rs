@@ -1,1 +1,11 @@
-//! Offline adapters of Switchboard's ports.
+//! Offline adapters of Switchboard's ports, which need no account and no network: the lexical
+//! embedder ([`LexicalEmbedder`]), document text extraction ([`LocalDocumentReader`]) and an
+//! in-memory vector store ([`MemoryVectorStore`]).
+
+mod lexical;
+mod memory_store;
+mod reader;
+
+pub use lexical::{LexicalEmbedder, LexicalEmbedderError};
+pub use memory_store::MemoryVectorStore;
+pub use reader::LocalDocumentReader;
