@@ -4,4 +4,5 @@ mod auth;
 mod errors;
 mod health;
 mod openapi;
+mod robustness;
 mod support;
