@@ -17,14 +17,20 @@ impl PageRequest {
     ///
     /// # Errors
     /// When `page` is 0 or `page_size` is outside 1..=100.
-    pub fn parse(page: Option<u64>, page_size: Option<u64>) -> Result<Self, (&'static str, String)> {
+    pub fn parse(
+        page: Option<u64>,
+        page_size: Option<u64>,
+    ) -> Result<Self, (&'static str, String)> {
         let page = page.unwrap_or(1);
         let page_size = page_size.unwrap_or(20);
         if page == 0 {
             return Err(("page", "must be 1 or more".into()));
         }
         if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+            return Err((
+                "page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
         }
         Ok(Self { page, page_size })
     }
@@ -74,11 +80,17 @@ mod tests {
     #[test]
     fn defaults_and_bounds() {
         assert_eq!(PageRequest::parse(None, None), Ok(PageRequest::default()));
-        assert_eq!(PageRequest::parse(Some(3), Some(10)).map(|p| p.offset()), Ok(20));
+        assert_eq!(
+            PageRequest::parse(Some(3), Some(10)).map(|p| p.offset()),
+            Ok(20)
+        );
         assert!(PageRequest::parse(Some(0), None).is_err());
         assert!(PageRequest::parse(None, Some(101)).is_err());
         assert!(PageRequest::parse(None, Some(0)).is_err());
-        assert_eq!(PageRequest::from_skip_limit(20, 10).map(|p| p.offset()), Ok(20));
+        assert_eq!(
+            PageRequest::from_skip_limit(20, 10).map(|p| p.offset()),
+            Ok(20)
+        );
         assert!(PageRequest::from_skip_limit(0, 0).is_err());
     }
 }

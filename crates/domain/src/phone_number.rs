@@ -94,7 +94,9 @@ impl PhoneNumberStatus {
             "active" => Ok(Self::Active),
             "inactive" => Ok(Self::Inactive),
             "unassigned" => Ok(Self::Unassigned),
-            other => Err(format!("{other:?} is not one of active, inactive, unassigned")),
+            other => Err(format!(
+                "{other:?} is not one of active, inactive, unassigned"
+            )),
         }
     }
 }
@@ -241,7 +243,8 @@ impl PhoneNumberService {
         input: PhoneNumberInput,
     ) -> Result<PhoneNumber, PhoneNumberError> {
         let mut number = self.get(organization, id).await?;
-        self.apply(&mut number, input, ValidationErrors::new()).await?;
+        self.apply(&mut number, input, ValidationErrors::new())
+            .await?;
         number.updated_at = self.clock.now();
         if self.numbers.update(&number).await? {
             Ok(number)
@@ -348,19 +351,36 @@ mod tests {
 
     #[test]
     fn e164_accepts_common_writing_and_normalises() {
-        assert_eq!(E164::parse("+1 (415) 555-0123").map(|n| n.0), Ok("+14155550123".into()));
-        assert_eq!(E164::parse(" +44 20 7946 0958 ").map(|n| n.0), Ok("+442079460958".into()));
+        assert_eq!(
+            E164::parse("+1 (415) 555-0123").map(|n| n.0),
+            Ok("+14155550123".into())
+        );
+        assert_eq!(
+            E164::parse(" +44 20 7946 0958 ").map(|n| n.0),
+            Ok("+442079460958".into())
+        );
     }
 
     #[test]
     fn e164_refuses_the_rest() {
-        for bad in ["", "4155550123", "+0123456789", "+1415555012345678", "+1-800-FLOWERS", "+123", "++14155550123"] {
+        for bad in [
+            "",
+            "4155550123",
+            "+0123456789",
+            "+1415555012345678",
+            "+1-800-FLOWERS",
+            "+123",
+            "++14155550123",
+        ] {
             assert!(E164::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn masked_numbers_keep_four_digits() {
-        assert_eq!(E164::parse("+14155550123").map(|n| n.masked()), Ok("+…0123".into()));
+        assert_eq!(
+            E164::parse("+14155550123").map(|n| n.masked()),
+            Ok("+…0123".into())
+        );
     }
 }

@@ -113,7 +113,10 @@ fn required_text(field: &str, value: Option<&str>, errors: &mut ValidationErrors
     if value.is_empty() {
         errors.add(field, "must not be empty");
     } else if value.chars().count() > MAX_TEXT_CHARS {
-        errors.add(field, format!("must be at most {MAX_TEXT_CHARS} characters"));
+        errors.add(
+            field,
+            format!("must be at most {MAX_TEXT_CHARS} characters"),
+        );
     }
     value.to_owned()
 }
@@ -267,7 +270,9 @@ impl ScenarioService {
         let merged = ScenarioInput {
             persona: input.persona.or_else(|| Some(current.persona.clone())),
             prompt: input.prompt.or_else(|| Some(current.prompt.clone())),
-            voice_type: input.voice_type.or_else(|| Some(current.voice_type.clone())),
+            voice_type: input
+                .voice_type
+                .or_else(|| Some(current.voice_type.clone())),
             temperature: input.temperature.or(Some(current.temperature)),
         };
         scenario.settings = merged.parse().map_err(ScenarioError::Invalid)?;
@@ -314,9 +319,13 @@ mod tests {
     #[test]
     fn ids_differ_within_one_second() {
         let now = Utc::now();
-        let ids: std::collections::BTreeSet<String> = (0..1000).map(|_| new_scenario_id(now)).collect();
+        let ids: std::collections::BTreeSet<String> =
+            (0..1000).map(|_| new_scenario_id(now)).collect();
         assert_eq!(ids.len(), 1000);
-        assert!(ids.iter().all(|id| id.starts_with(&format!("custom_{}_", now.timestamp()))));
+        assert!(
+            ids.iter()
+                .all(|id| id.starts_with(&format!("custom_{}_", now.timestamp())))
+        );
     }
 
     #[test]
@@ -338,7 +347,10 @@ mod tests {
             ..ScenarioInput::default()
         }
         .parse();
-        assert_eq!(ok.map(|s| (s.voice_type, s.temperature)), Ok(("neutral".to_owned(), 0.7)));
+        assert_eq!(
+            ok.map(|s| (s.voice_type, s.temperature)),
+            Ok(("neutral".to_owned(), 0.7))
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use regex::Regex;
 
 use super::AgentConfig;
 use super::config::{
-    AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig, SttProvider,
-    VoiceConfig, VoiceProvider,
+    AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig, SttProvider, VoiceConfig,
+    VoiceProvider,
 };
 use crate::validation::ValidationErrors;
 
@@ -156,13 +156,18 @@ fn language(field: &str, value: &str, errors: &mut ValidationErrors) -> String {
 }
 
 /// JSON schema types a tool argument may declare.
-const SCHEMA_TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object", "null"];
+const SCHEMA_TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
 
 fn schema_type_is_valid(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(t) => SCHEMA_TYPES.contains(&t.as_str()),
         serde_json::Value::Array(types) => {
-            !types.is_empty() && types.iter().all(|t| t.as_str().is_some_and(|t| SCHEMA_TYPES.contains(&t)))
+            !types.is_empty()
+                && types
+                    .iter()
+                    .all(|t| t.as_str().is_some_and(|t| SCHEMA_TYPES.contains(&t)))
         }
         _ => false,
     }
@@ -181,7 +186,10 @@ fn check_parameters(field: &str, schema: &serde_json::Value, errors: &mut Valida
         None => serde_json::Map::new(),
         Some(serde_json::Value::Object(properties)) => properties.clone(),
         Some(_) => {
-            errors.add(format!("{field}.properties"), "must be an object of schemas");
+            errors.add(
+                format!("{field}.properties"),
+                "must be an object of schemas",
+            );
             serde_json::Map::new()
         }
     };
@@ -239,7 +247,10 @@ fn parse_tools(inputs: Vec<ToolInput>, errors: &mut ValidationErrors) -> Vec<Age
         };
         if let Some(tool) = tool {
             if !names.insert(tool.name().to_owned()) {
-                errors.add(format!("{field}.name"), format!("{:?} is used by another tool", tool.name()));
+                errors.add(
+                    format!("{field}.name"),
+                    format!("{:?} is used by another tool", tool.name()),
+                );
             }
             tools.push(tool);
         }
@@ -247,10 +258,20 @@ fn parse_tools(inputs: Vec<ToolInput>, errors: &mut ValidationErrors) -> Vec<Age
     tools
 }
 
-fn parse_http_tool(field: &str, input: HttpToolInput, errors: &mut ValidationErrors) -> Option<HttpTool> {
+fn parse_http_tool(
+    field: &str,
+    input: HttpToolInput,
+    errors: &mut ValidationErrors,
+) -> Option<HttpTool> {
     let before = errors.errors().len();
-    if !TOOL_NAME.as_ref().is_some_and(|re| re.is_match(&input.name)) {
-        errors.add(format!("{field}.name"), "must be 1-64 letters, digits, _ or -");
+    if !TOOL_NAME
+        .as_ref()
+        .is_some_and(|re| re.is_match(&input.name))
+    {
+        errors.add(
+            format!("{field}.name"),
+            "must be 1-64 letters, digits, _ or -",
+        );
     } else if BuiltinTool::parse(&input.name).is_ok() {
         errors.add(format!("{field}.name"), "is the name of a built-in tool");
     }
@@ -260,7 +281,10 @@ fn parse_http_tool(field: &str, input: HttpToolInput, errors: &mut ValidationErr
     }
     let description = input.description.unwrap_or_default();
     if description.chars().count() > 1024 {
-        errors.add(format!("{field}.description"), "must be at most 1024 characters");
+        errors.add(
+            format!("{field}.description"),
+            "must be at most 1024 characters",
+        );
     }
     let parameters = input
         .parameters
@@ -268,7 +292,10 @@ fn parse_http_tool(field: &str, input: HttpToolInput, errors: &mut ValidationErr
     check_parameters(&format!("{field}.parameters"), &parameters, errors);
     let timeout_ms = input.timeout_ms.unwrap_or(5000);
     if !(100..=30_000).contains(&timeout_ms) {
-        errors.add(format!("{field}.timeout_ms"), "must be between 100 and 30000");
+        errors.add(
+            format!("{field}.timeout_ms"),
+            "must be between 100 and 30000",
+        );
     }
     (errors.errors().len() == before).then(|| HttpTool {
         name: input.name,
@@ -310,10 +337,12 @@ impl AgentInput {
             config.name = non_empty("name", &name, MAX_NAME_CHARS, &mut e);
         }
         if let Some(description) = self.description {
-            config.description = bounded_text("description", description.trim(), MAX_TEXT_CHARS, &mut e);
+            config.description =
+                bounded_text("description", description.trim(), MAX_TEXT_CHARS, &mut e);
         }
         if let Some(prompt) = self.system_prompt {
-            config.system_prompt = bounded_text("system_prompt", prompt.trim(), MAX_TEXT_CHARS, &mut e);
+            config.system_prompt =
+                bounded_text("system_prompt", prompt.trim(), MAX_TEXT_CHARS, &mut e);
         }
         if let Some(message) = self.first_message {
             let message = bounded_text("first_message", message.trim(), 2000, &mut e);
@@ -373,7 +402,10 @@ impl AgentInput {
                 flow => {
                     if let Err(problems) = super::flow_check::check(&flow) {
                         for problem in problems.errors() {
-                            e.add(format!("call_flow.{}", problem.field), problem.message.clone());
+                            e.add(
+                                format!("call_flow.{}", problem.field),
+                                problem.message.clone(),
+                            );
                         }
                     }
                     Some(flow)
@@ -386,7 +418,10 @@ impl AgentInput {
                 match uuid::Uuid::parse_str(id) {
                     Ok(id) if !parsed.contains(&id) => parsed.push(id),
                     Ok(_) => {}
-                    Err(_) => e.add(format!("knowledge_document_ids[{index}]"), "is not a document id"),
+                    Err(_) => e.add(
+                        format!("knowledge_document_ids[{index}]"),
+                        "is not a document id",
+                    ),
                 }
             }
             config.knowledge_document_ids = parsed;
@@ -402,7 +437,10 @@ impl AgentInput {
             for (index, phrase) in phrases.iter().enumerate() {
                 let phrase = phrase.trim();
                 if phrase.is_empty() || phrase.chars().count() > 200 {
-                    e.add(format!("end_call_phrases[{index}]"), "must be 1 to 200 characters");
+                    e.add(
+                        format!("end_call_phrases[{index}]"),
+                        "must be 1 to 200 characters",
+                    );
                 } else if !kept.iter().any(|k: &String| k.eq_ignore_ascii_case(phrase)) {
                     kept.push(phrase.to_owned());
                 }
@@ -412,7 +450,10 @@ impl AgentInput {
         if let Some(secs) = self.max_call_duration_secs {
             match u32::try_from(secs) {
                 Ok(secs) if (10..=14_400).contains(&secs) => config.max_call_duration_secs = secs,
-                _ => e.add("max_call_duration_secs", "must be between 10 and 14400 seconds"),
+                _ => e.add(
+                    "max_call_duration_secs",
+                    "must be between 10 and 14400 seconds",
+                ),
             }
         }
         if let Some(url) = self.webhook_url {
@@ -519,16 +560,28 @@ mod tests {
             },
             ..AgentInput::default()
         };
-        assert_eq!(fields(&input.into_new_config().unwrap_err()), ["name", "llm.temperature"]);
+        assert_eq!(
+            fields(&input.into_new_config().unwrap_err()),
+            ["name", "llm.temperature"]
+        );
     }
 
     #[test]
     fn temperature_and_max_tokens_bounds_are_inclusive() {
-        for (temperature, max_tokens, ok) in [(0.0, 1, true), (2.0, 16_384, true), (2.01, 1, false), (1.0, 16_385, false)] {
+        for (temperature, max_tokens, ok) in [
+            (0.0, 1, true),
+            (2.0, 16_384, true),
+            (2.01, 1, false),
+            (1.0, 16_385, false),
+        ] {
             let mut input = named("a");
             input.llm.temperature = Some(temperature);
             input.llm.max_tokens = Some(max_tokens);
-            assert_eq!(input.into_new_config().is_ok(), ok, "{temperature} {max_tokens}");
+            assert_eq!(
+                input.into_new_config().is_ok(),
+                ok,
+                "{temperature} {max_tokens}"
+            );
         }
     }
 
@@ -568,8 +621,14 @@ mod tests {
         input.tools = Some(vec![
             http("a", json!("not an object")),
             http("b", json!({"type": "array"})),
-            http("c", json!({"type": "object", "properties": {"x": {"type": "float"}}})),
-            http("d", json!({"type": "object", "properties": {}, "required": ["missing"]})),
+            http(
+                "c",
+                json!({"type": "object", "properties": {"x": {"type": "float"}}}),
+            ),
+            http(
+                "d",
+                json!({"type": "object", "properties": {}, "required": ["missing"]}),
+            ),
             http("bad name!", json!({"type": "object"})),
             http("end_call", json!({"type": "object"})),
             ToolInput::Builtin("teleport".into()),

@@ -87,7 +87,11 @@ impl AgentService {
     ///
     /// # Errors
     /// `NotFound` unless the agent exists in this organisation and is not deleted.
-    pub async fn get(&self, organization: OrganizationId, id: AgentId) -> Result<Agent, AgentError> {
+    pub async fn get(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+    ) -> Result<Agent, AgentError> {
         self.agents
             .find(organization, id)
             .await?
@@ -161,8 +165,16 @@ impl AgentService {
     ///
     /// # Errors
     /// `NotFound`.
-    pub async fn delete(&self, organization: OrganizationId, id: AgentId) -> Result<(), AgentError> {
-        if self.agents.delete(organization, id, self.clock.now()).await? {
+    pub async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+    ) -> Result<(), AgentError> {
+        if self
+            .agents
+            .delete(organization, id, self.clock.now())
+            .await?
+        {
             Ok(())
         } else {
             Err(AgentError::NotFound)
