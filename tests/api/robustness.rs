@@ -9,7 +9,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 
@@ -36,7 +39,14 @@ fn hostile_bodies(rng: &mut Lcg) -> Vec<Vec<u8>> {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     bodies.push(format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes());
-    bodies.push(format!("{{\"email\": \"{}@example.com\", \"password\": \"{}\"}}", "a".repeat(100_000), "p".repeat(100_000)).into_bytes());
+    bodies.push(
+        format!(
+            "{{\"email\": \"{}@example.com\", \"password\": \"{}\"}}",
+            "a".repeat(100_000),
+            "p".repeat(100_000)
+        )
+        .into_bytes(),
+    );
     bodies.push(vec![0xFF, 0xFE, b'{', 0x80, b'}']);
     for len in [1, 16, 300, 4096] {
         bodies.push(rng.bytes(len));
@@ -57,7 +67,10 @@ fn hostile_tokens() -> Vec<String> {
 
 #[tokio::test]
 async fn no_input_produces_a_server_error() -> anyhow::Result<()> {
-    let app = TestApp::builder().env("MAX_BODY_BYTES", "65536").spawn().await?;
+    let app = TestApp::builder()
+        .env("MAX_BODY_BYTES", "65536")
+        .spawn()
+        .await?;
     let doc: Value = app.get("/openapi.json", None).await?.json().await?;
     let token = app.signed_in_user().await?;
     let mut rng = Lcg(0x5EED);
@@ -71,15 +84,20 @@ async fn no_input_produces_a_server_error() -> anyhow::Result<()> {
             }
             let method = Method::from_bytes(method.to_uppercase().as_bytes())?;
             // Path parameters get malformed and foreign values.
-            let concrete: Vec<String> = ["not-an-id", "00000000-0000-0000-0000-000000000000", "%FF%FE", "..%2F..%2Fetc"]
-                .iter()
-                .map(|v| {
-                    path.split('/')
-                        .map(|s| if s.starts_with('{') { *v } else { s })
-                        .collect::<Vec<_>>()
-                        .join("/")
-                })
-                .collect();
+            let concrete: Vec<String> = [
+                "not-an-id",
+                "00000000-0000-0000-0000-000000000000",
+                "%FF%FE",
+                "..%2F..%2Fetc",
+            ]
+            .iter()
+            .map(|v| {
+                path.split('/')
+                    .map(|s| if s.starts_with('{') { *v } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
             for target in concrete.iter().take(if path.contains('{') { 4 } else { 1 }) {
                 for body in &bodies {
                     for auth in [None, Some(token.as_str())] {
@@ -106,14 +124,22 @@ async fn no_input_produces_a_server_error() -> anyhow::Result<()> {
                         .send()
                         .await?
                         .status();
-                    assert!(status.as_u16() < 500, "{method} {target} with token {bad:.20} answered {status}");
+                    assert!(
+                        status.as_u16() < 500,
+                        "{method} {target} with token {bad:.20} answered {status}"
+                    );
                     checked += 1;
                 }
             }
         }
     }
     // Query strings and odd headers on a route that reads neither.
-    for query in ["?page=-1", "?page=%FF", "?a[]=1&a[]=2", &format!("?x={}", "y".repeat(10_000))] {
+    for query in [
+        "?page=-1",
+        "?page=%FF",
+        "?a[]=1&a[]=2",
+        &format!("?x={}", "y".repeat(10_000)),
+    ] {
         let status = app.get(&format!("/health{query}"), None).await?.status();
         assert!(status.as_u16() < 500, "/health{query} answered {status}");
     }

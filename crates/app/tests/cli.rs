@@ -177,7 +177,11 @@ fn fake_collector() -> (u16, mpsc::Receiver<Received>) {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
-            let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
             let (mut length, mut content_type) = (0, String::new());
             loop {
                 let mut line = String::new();
@@ -198,7 +202,14 @@ fn fake_collector() -> (u16, mpsc::Receiver<Received>) {
             let _ = stream.write_all(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
             );
-            if tx.send(Received { path, content_type, body }).is_err() {
+            if tx
+                .send(Received {
+                    path,
+                    content_type,
+                    body,
+                })
+                .is_err()
+            {
                 break;
             }
         }
@@ -207,10 +218,18 @@ fn fake_collector() -> (u16, mpsc::Receiver<Received>) {
 }
 
 /// Sends one request and returns the status line and the body.
-fn http(port: u16, method: &str, path: &str, json: Option<&str>, token: Option<&str>) -> (String, String) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+    token: Option<&str>,
+) -> (String, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let body = json.unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -220,7 +239,10 @@ fn http(port: u16, method: &str, path: &str, json: Option<&str>, token: Option<&
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
 }
 
 fn json_field(body: &str, field: &str) -> String {
@@ -247,7 +269,10 @@ fn traces_reach_the_otlp_collector_and_no_secret_reaches_the_logs() {
         .env("LOG_FORMAT", "json")
         .env("SECRET_KEY", SECRET_KEY)
         .env("OPENAI_API_KEY", OPENAI_KEY)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector_port}"))
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{collector_port}"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -269,7 +294,9 @@ fn traces_reach_the_otlp_collector_and_no_secret_reaches_the_logs() {
     drop(lines_tx);
     let mut log = Vec::new();
     let port = loop {
-        let line = lines_rx.recv_timeout(Duration::from_secs(60)).expect("server output");
+        let line = lines_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server output");
         let port = line
             .split("listening on http://127.0.0.1:")
             .nth(1)
@@ -293,15 +320,27 @@ fn traces_reach_the_otlp_collector_and_no_secret_reaches_the_logs() {
     let (status, _) = http(port, "POST", "/auth/refresh", Some(&refresh_body), None);
     assert!(status.contains("200"), "{status}");
     let (status, _) = http(port, "GET", "/users/me", None, Some(&access));
-    assert!(status.contains("200"), "a rotation keeps the session's access tokens: {status}");
+    assert!(
+        status.contains("200"),
+        "a rotation keeps the session's access tokens: {status}"
+    );
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     log.extend(lines_rx.iter());
     let log = log.join("\n");
     assert!(log.contains("http.request"), "spans are logged: {log}");
-    for secret in [PASSWORD, SECRET_KEY, OPENAI_KEY, access.as_str(), refresh.as_str()] {
+    for secret in [
+        PASSWORD,
+        SECRET_KEY,
+        OPENAI_KEY,
+        access.as_str(),
+        refresh.as_str(),
+    ] {
         assert!(!log.contains(secret), "a secret reached the log: {secret}");
     }
 
@@ -309,7 +348,11 @@ fn traces_reach_the_otlp_collector_and_no_secret_reaches_the_logs() {
     let exports: Vec<Received> = received.try_iter().collect();
     let traces: Vec<&Received> = exports.iter().filter(|r| r.path == "/v1/traces").collect();
     assert!(!traces.is_empty(), "no trace export reached the collector");
-    assert!(traces.iter().all(|r| r.content_type == "application/x-protobuf"));
+    assert!(
+        traces
+            .iter()
+            .all(|r| r.content_type == "application/x-protobuf")
+    );
     let bytes: Vec<u8> = traces.iter().flat_map(|r| r.body.clone()).collect();
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(contains(b"http.request"), "the request span was exported");

@@ -351,10 +351,10 @@ impl AgentInput {
         if let Some(language) = self.language {
             config.language = self::language("language", &language, &mut e);
         }
-        if let Some(provider) = self.voice.provider {
-            if let Some(p) = e.check("voice.provider", VoiceProvider::parse(&provider)) {
-                config.voice.provider = p;
-            }
+        if let Some(provider) = self.voice.provider
+            && let Some(p) = e.check("voice.provider", VoiceProvider::parse(&provider))
+        {
+            config.voice.provider = p;
         }
         if let Some(voice_id) = self.voice.voice_id {
             config.voice.voice_id = non_empty("voice.voice_id", &voice_id, 200, &mut e);
@@ -365,10 +365,10 @@ impl AgentInput {
             }
             config.voice.speed = speed;
         }
-        if let Some(provider) = self.llm.provider {
-            if let Some(p) = e.check("llm.provider", LlmProvider::parse(&provider)) {
-                config.llm.provider = p;
-            }
+        if let Some(provider) = self.llm.provider
+            && let Some(p) = e.check("llm.provider", LlmProvider::parse(&provider))
+        {
+            config.llm.provider = p;
         }
         if let Some(model) = self.llm.model {
             config.llm.model = non_empty("llm.model", &model, 200, &mut e);
@@ -385,10 +385,10 @@ impl AgentInput {
                 _ => e.add("llm.max_tokens", "must be between 1 and 16384"),
             }
         }
-        if let Some(provider) = self.stt.provider {
-            if let Some(p) = e.check("stt.provider", SttProvider::parse(&provider)) {
-                config.stt.provider = p;
-            }
+        if let Some(provider) = self.stt.provider
+            && let Some(p) = e.check("stt.provider", SttProvider::parse(&provider))
+        {
+            config.stt.provider = p;
         }
         if let Some(model) = self.stt.model {
             config.stt.model = non_empty("stt.model", &model, 200, &mut e);
