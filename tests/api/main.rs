@@ -1,7 +1,11 @@
 //! Black-box tests: the real server on port 0, spoken to over HTTP like any client.
 
+mod agents;
 mod auth;
 mod errors;
 mod health;
 mod openapi;
+mod phone_numbers;
+mod robustness;
+mod scenarios;
 mod support;

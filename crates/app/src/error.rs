@@ -3,14 +3,17 @@
 
 use std::time::Duration;
 
-use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_domain::ValidationErrors;
+use switchboard_domain::agent::AgentError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
+use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::RepositoryError;
+use switchboard_domain::scenario::ScenarioError;
 use utoipa::ToSchema;
 
 /// The body of every error answer.
@@ -95,6 +98,16 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 422 naming one field.
+    #[must_use]
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = ValidationErrors::new();
+        errors.add(field, message);
+        Self::Invalid(errors)
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -147,6 +160,39 @@ impl From<RepositoryError> for ApiError {
     }
 }
 
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::NotFound => Self::NotFound(e.to_string()),
+            AgentError::Invalid(errors) => Self::Invalid(errors),
+            AgentError::NotAcceptingCalls { .. } => Self::Conflict(e.to_string()),
+            AgentError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<ScenarioError> for ApiError {
+    fn from(e: ScenarioError) -> Self {
+        match e {
+            ScenarioError::NotFound => Self::NotFound(e.to_string()),
+            ScenarioError::Invalid(errors) => Self::Invalid(errors),
+            ScenarioError::LimitReached { .. } => Self::Conflict(e.to_string()),
+            ScenarioError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<PhoneNumberError> for ApiError {
+    fn from(e: PhoneNumberError) -> Self {
+        match e {
+            PhoneNumberError::NotFound => Self::NotFound(e.to_string()),
+            PhoneNumberError::Invalid(errors) => Self::Invalid(errors),
+            PhoneNumberError::NumberTaken => Self::Conflict(e.to_string()),
+            PhoneNumberError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         match e {
@@ -187,33 +233,6 @@ impl From<AuthenticateError> for ApiError {
             AuthenticateError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
-}
-
-/// Bodies that fail to parse as JSON: syntax is a 400, a well-formed body with wrong or missing
-/// fields a 422, a wrong content type 415, too large 413.
-pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api = match &err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge(
-            format!("the request body has {length} bytes, more than the limit of {limit}"),
-        ),
-        JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge(format!(
-            "the request body is larger than the limit of {limit} bytes"
-        )),
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-            "expected a JSON body with Content-Type: application/json".into(),
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::Unprocessable(format!("invalid request body: {e}"))
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
-        }
-        JsonPayloadError::Payload(PayloadError::Overflow) => {
-            ApiError::PayloadTooLarge("the request body is larger than the limit".into())
-        }
-        other => ApiError::BadRequest(format!("could not read the request body: {other}")),
-    };
-    api.into()
 }
 
 /// Query strings that do not parse: 422 naming the problem.

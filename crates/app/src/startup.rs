@@ -10,9 +10,14 @@ pub use actix_web::dev::ServerHandle;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
-use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmSessions};
+use switchboard_domain::scenario::ScenarioService;
+use switchboard_storage::{
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+};
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
@@ -152,11 +157,25 @@ impl Application {
             clock.clone(),
             policy,
         );
+        let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
+        let agents = AgentService::new(agent_repository.clone(), clock.clone());
+        let scenarios = ScenarioService::new(
+            Arc::new(SeaOrmScenarios::new(database.clone())),
+            clock.clone(),
+        );
+        let phone_numbers = PhoneNumberService::new(
+            Arc::new(SeaOrmPhoneNumbers::new(database.clone())),
+            agent_repository,
+            clock.clone(),
+        );
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             database: database.clone(),
             auth,
+            agents,
+            scenarios,
+            phone_numbers,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
         });
         let metrics = web::Data::new(Metrics::new()?);
@@ -183,11 +202,6 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(openapi.clone())
                 .app_data(routes.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(max_body)
-                        .error_handler(error::json_error),
-                )
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))

@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
+use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
+use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::RateLimiter;
+use switchboard_domain::scenario::ScenarioService;
 use switchboard_storage::Database;
 
 use crate::settings::Settings;
@@ -14,6 +17,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub database: Database,
     pub auth: AuthService,
+    pub agents: AgentService,
+    pub scenarios: ScenarioService,
+    pub phone_numbers: PhoneNumberService,
     pub limiter: Arc<dyn RateLimiter>,
 }
 

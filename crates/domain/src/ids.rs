@@ -71,3 +71,15 @@ id_type!(
     /// Identifies one refresh token of a session.
     RefreshTokenId
 );
+id_type!(
+    /// Identifies an agent.
+    AgentId
+);
+id_type!(
+    /// Identifies a phone number owned by an organisation.
+    PhoneNumberId
+);
+id_type!(
+    /// Identifies a stored scenario (its public handle is the `scenario_id` string).
+    ScenarioKey
+);

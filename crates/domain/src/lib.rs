@@ -5,11 +5,15 @@
 //! system; that is what keeps the rules testable and the adapters replaceable.
 
 pub mod account;
+pub mod agent;
 pub mod auth;
 pub mod flow;
 pub mod ids;
 pub mod knowledge;
+pub mod page;
+pub mod phone_number;
 pub mod ports;
+pub mod scenario;
 pub mod template;
 pub mod validation;
 

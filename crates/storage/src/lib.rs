@@ -4,11 +4,17 @@
 //! error variants where the driver is called.
 
 mod accounts;
+mod agents;
 mod database;
 mod entities;
+mod phone_numbers;
+mod scenarios;
 mod sessions;
 pub mod testing;
 
 pub use accounts::SeaOrmAccounts;
+pub use agents::SeaOrmAgents;
 pub use database::{Backend, Database, StorageError};
+pub use phone_numbers::SeaOrmPhoneNumbers;
+pub use scenarios::SeaOrmScenarios;
 pub use sessions::SeaOrmSessions;

@@ -7,13 +7,24 @@ use std::sync::Arc;
 
 use chrono::{Duration, SubsecRound, Utc};
 use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash};
+use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
+use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
 use switchboard_domain::ids::{OrganizationId, RefreshTokenId, SessionId, UserId};
+use switchboard_domain::page::PageRequest;
+use switchboard_domain::phone_number::{E164, PhoneNumber, PhoneNumberStatus};
 use switchboard_domain::ports::{
     AccountRepository, CreateAccountError, RotateOutcome, SessionRepository,
 };
+use switchboard_domain::ports::{
+    AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
+    ScenarioRepository,
+};
+use switchboard_domain::scenario::{Scenario, ScenarioSettings};
 use switchboard_storage::testing::TestDatabase;
-use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmSessions};
+use switchboard_storage::{
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -43,6 +54,10 @@ on_both_backends!(
     concurrent_rotations_have_one_winner,
     revocation_keeps_the_first_reason,
     migrations_are_idempotent,
+    agents_are_scoped_paged_and_soft_deleted,
+    scenarios_stop_at_the_limit_per_owner,
+    concurrent_scenario_inserts_never_pass_the_limit,
+    phone_numbers_are_unique_across_organisations,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -288,5 +303,264 @@ async fn postgres_test_databases_are_dropped() -> anyhow::Result<()> {
         Database::connect(&url).await.is_err(),
         "database still exists"
     );
+    Ok(())
+}
+
+/// A fresh organisation with one user.
+async fn tenant(db: &Database) -> (UserId, OrganizationId) {
+    let (user, org) = SeaOrmAccounts::new(db.clone())
+        .create_account(new_account(&format!(
+            "{}@example.com",
+            uuid::Uuid::new_v4()
+        )))
+        .await
+        .unwrap();
+    (user.id, org.id)
+}
+
+fn agent(organization: OrganizationId, name: &str, minutes_ago: i64) -> Agent {
+    let at = now() - Duration::minutes(minutes_ago);
+    Agent {
+        id: AgentId::new(),
+        organization_id: organization,
+        config: AgentInput {
+            name: Some(name.into()),
+            first_message: Some("Hi {customer_name}".into()),
+            ..AgentInput::default()
+        }
+        .into_new_config()
+        .unwrap(),
+        status: AgentStatus::Active,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn number(organization: OrganizationId, digits: &str, agent: Option<AgentId>) -> PhoneNumber {
+    PhoneNumber {
+        id: PhoneNumberId::new(),
+        organization_id: organization,
+        number: E164::parse(digits).unwrap(),
+        assigned_agent_id: agent,
+        status: if agent.is_some() {
+            PhoneNumberStatus::Active
+        } else {
+            PhoneNumberStatus::Unassigned
+        },
+        label: None,
+        calls_received: 0,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn unique_number() -> String {
+    format!("+1415{:07}", uuid::Uuid::new_v4().as_u128() % 10_000_000)
+}
+
+async fn agents_are_scoped_paged_and_soft_deleted(db: Database) -> anyhow::Result<()> {
+    let agents = SeaOrmAgents::new(db.clone());
+    let numbers = SeaOrmPhoneNumbers::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let oldest = agent(mine, "Oldest", 30);
+    let middle = agent(mine, "Middle", 20);
+    let mut newest = agent(mine, "Newest", 10);
+    for a in [&oldest, &middle, &newest] {
+        agents.insert(a).await?;
+    }
+    agents.insert(&agent(theirs, "Foreign", 5)).await?;
+
+    assert_eq!(agents.find(mine, oldest.id).await?, Some(oldest.clone()));
+    assert_eq!(
+        agents.find(theirs, oldest.id).await?,
+        None,
+        "another organisation cannot see it"
+    );
+
+    let page = agents
+        .list(mine, None, PageRequest::parse(Some(1), Some(2)).unwrap())
+        .await?;
+    assert_eq!(page.total, 3);
+    let names: Vec<&str> = page.items.iter().map(|a| a.config.name.as_str()).collect();
+    assert_eq!(names, ["Newest", "Middle"]);
+    let second = agents
+        .list(mine, None, PageRequest::parse(Some(2), Some(2)).unwrap())
+        .await?;
+    assert_eq!(second.items.len(), 1);
+    assert_eq!(second.total, 3);
+
+    newest.status = AgentStatus::Paused;
+    newest.config.name = "Renamed".into();
+    assert!(agents.update(&newest).await?);
+    let paused = agents
+        .list(mine, Some(AgentStatus::Paused), PageRequest::default())
+        .await?;
+    assert_eq!(paused.total, 1);
+    assert_eq!(paused.items[0].config.name, "Renamed");
+    let mut foreign_update = newest.clone();
+    foreign_update.organization_id = theirs;
+    assert!(
+        !agents.update(&foreign_update).await?,
+        "cannot update across organisations"
+    );
+
+    let assigned = number(mine, &unique_number(), Some(middle.id));
+    numbers.insert(&assigned).await?;
+    assert!(!agents.delete(theirs, middle.id, now()).await?);
+    assert!(agents.delete(mine, middle.id, now()).await?);
+    assert!(
+        !agents.delete(mine, middle.id, now()).await?,
+        "deleting twice finds nothing"
+    );
+    assert_eq!(agents.find(mine, middle.id).await?, None);
+    assert!(!agents.update(&middle).await?);
+    assert_eq!(
+        agents.list(mine, None, PageRequest::default()).await?.total,
+        2
+    );
+    let unassigned = numbers.find(mine, assigned.id).await?.unwrap();
+    assert_eq!(unassigned.assigned_agent_id, None);
+    assert_eq!(unassigned.status, PhoneNumberStatus::Unassigned);
+    Ok(())
+}
+
+fn scenario(owner: UserId, organization: OrganizationId, n: usize) -> Scenario {
+    Scenario {
+        key: ScenarioKey::new(),
+        scenario_id: format!(
+            "custom_{}_{n}_{}",
+            now().timestamp(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        organization_id: organization,
+        owner,
+        settings: ScenarioSettings {
+            persona: format!("Persona {n}"),
+            prompt: "Prompt".into(),
+            voice_type: "neutral".into(),
+            temperature: 0.7,
+        },
+        created_at: now() + Duration::seconds(n as i64),
+        updated_at: now(),
+    }
+}
+
+async fn scenarios_stop_at_the_limit_per_owner(db: Database) -> anyhow::Result<()> {
+    let scenarios = SeaOrmScenarios::new(db.clone());
+    let (alice, org) = tenant(&db).await;
+    let (bob, bob_org) = tenant(&db).await;
+    let mut created = Vec::new();
+    for n in 0..3 {
+        let s = scenario(alice, org, n);
+        scenarios.insert_within_limit(&s, 3).await?;
+        created.push(s);
+    }
+    let refused = scenarios
+        .insert_within_limit(&scenario(alice, org, 3), 3)
+        .await;
+    assert!(
+        matches!(refused, Err(InsertScenarioError::LimitReached { limit: 3 })),
+        "{refused:?}"
+    );
+    scenarios
+        .insert_within_limit(&scenario(bob, bob_org, 0), 3)
+        .await?;
+
+    let listed = scenarios.list(alice).await?;
+    assert_eq!(listed, created, "oldest first, all fields round-trip");
+    assert_eq!(scenarios.find(bob, &created[0].scenario_id).await?, None);
+    let mut changed = created[1].clone();
+    changed.settings.prompt = "New prompt".into();
+    assert!(scenarios.update(&changed).await?);
+    assert_eq!(
+        scenarios.find(alice, &changed.scenario_id).await?,
+        Some(changed.clone())
+    );
+    assert!(!scenarios.delete(bob, &changed.scenario_id).await?);
+    assert!(scenarios.delete(alice, &changed.scenario_id).await?);
+    scenarios
+        .insert_within_limit(&scenario(alice, org, 9), 3)
+        .await?;
+    Ok(())
+}
+
+async fn concurrent_scenario_inserts_never_pass_the_limit(db: Database) -> anyhow::Result<()> {
+    let scenarios = Arc::new(SeaOrmScenarios::new(db.clone()));
+    let (owner, org) = tenant(&db).await;
+    let attempts: Vec<_> = (0..10)
+        .map(|n| {
+            let scenarios = Arc::clone(&scenarios);
+            tokio::spawn(async move {
+                scenarios
+                    .insert_within_limit(&scenario(owner, org, n), 5)
+                    .await
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for attempt in attempts {
+        match attempt.await? {
+            Ok(()) => stored += 1,
+            Err(InsertScenarioError::LimitReached { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert_eq!(stored, 5);
+    assert_eq!(scenarios.list(owner).await?.len(), 5);
+    Ok(())
+}
+
+async fn phone_numbers_are_unique_across_organisations(db: Database) -> anyhow::Result<()> {
+    let numbers = SeaOrmPhoneNumbers::new(db.clone());
+    let agents = SeaOrmAgents::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let answering = agent(mine, "Reception", 1);
+    agents.insert(&answering).await?;
+    let digits = unique_number();
+    let first = number(mine, &digits, Some(answering.id));
+    numbers.insert(&first).await?;
+    let taken = numbers.insert(&number(theirs, &digits, None)).await;
+    assert!(
+        matches!(taken, Err(SavePhoneNumberError::NumberTaken)),
+        "{taken:?}"
+    );
+
+    let routed = numbers
+        .find_by_number(&E164::parse(&digits).unwrap())
+        .await?
+        .unwrap();
+    assert_eq!(routed, first);
+    assert_eq!(numbers.find(theirs, first.id).await?, None);
+
+    let second = number(mine, &unique_number(), None);
+    numbers.insert(&second).await?;
+    let page = numbers.list(mine, PageRequest::default()).await?;
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items[0].id, first.id);
+    assert_eq!(numbers.list(theirs, PageRequest::default()).await?.total, 0);
+
+    let mut moved = second.clone();
+    moved.number = first.number.clone();
+    assert!(matches!(
+        numbers.update(&moved).await,
+        Err(SavePhoneNumberError::NumberTaken)
+    ));
+    moved.number = E164::parse(&unique_number()).unwrap();
+    moved.label = Some("Support line".into());
+    assert!(numbers.update(&moved).await?);
+    assert_eq!(
+        numbers
+            .find(mine, second.id)
+            .await?
+            .unwrap()
+            .label
+            .as_deref(),
+        Some("Support line")
+    );
+    assert!(!numbers.delete(theirs, second.id).await?);
+    assert!(numbers.delete(mine, second.id).await?);
+    assert_eq!(numbers.find(mine, second.id).await?, None);
     Ok(())
 }

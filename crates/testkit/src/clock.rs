@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use switchboard_domain::ports::Clock;
 
 /// Starts at the real time of its creation and moves only through [`ManualClock::advance`].
@@ -17,7 +17,8 @@ impl ManualClock {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            now: Mutex::new(Utc::now()),
+            // Microseconds, as the system clock: what PostgreSQL keeps.
+            now: Mutex::new(Utc::now().trunc_subsecs(6)),
         }
     }
 

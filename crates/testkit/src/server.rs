@@ -101,9 +101,11 @@ impl TestAppBuilder {
             ("DATA_DIR".to_owned(), data_dir.path().display().to_string()),
             ("DATABASE_URL".to_owned(), database.url().to_owned()),
             ("SECRET_KEY".to_owned(), TEST_SECRET_KEY.to_owned()),
-            // Credential routes are limited per address and every test client is 127.0.0.1;
-            // tests of the limit turn it back on.
+            // Limits count per address or user and tests make many requests from 127.0.0.1;
+            // the tests of each limit turn it back on.
             ("RATE_LIMIT_AUTH_PER_MIN".to_owned(), "0".to_owned()),
+            ("RATE_LIMIT_CALLS_PER_MIN".to_owned(), "0".to_owned()),
+            ("RATE_LIMIT_SCENARIOS_PER_MIN".to_owned(), "0".to_owned()),
             ("RUST_LOG".to_owned(), "warn".to_owned()),
         ]);
         env.extend(self.env);

@@ -89,11 +89,19 @@ impl FromRequest for AuthAttempt {
         let key = format!("auth:{}", client_address(req));
         Box::pin(async move {
             let state = state?;
-            let quota = Quota::per_minute(state.settings.rate_limits.auth_per_min);
-            match state.limiter.hit(&key, quota).await {
-                RateDecision::Allowed { .. } => Ok(Self),
-                RateDecision::Limited { retry_after } => Err(ApiError::RateLimited(retry_after)),
-            }
+            rate_limit(&state, &key, state.settings.rate_limits.auth_per_min).await?;
+            Ok(Self)
         })
+    }
+}
+
+/// Counts one hit of `key` against `per_minute` (0: unlimited).
+///
+/// # Errors
+/// `RateLimited` with the wait until the next allowed hit.
+pub async fn rate_limit(state: &AppState, key: &str, per_minute: u32) -> Result<(), ApiError> {
+    match state.limiter.hit(key, Quota::per_minute(per_minute)).await {
+        RateDecision::Allowed { .. } => Ok(()),
+        RateDecision::Limited { retry_after } => Err(ApiError::RateLimited(retry_after)),
     }
 }

@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::{AuthAttempt, CurrentUser, client_info};
+use crate::http::json::ApiJson;
+use crate::routes::MessageResponse;
 use crate::state::AppState;
 
 /// A sign-up form.
@@ -127,12 +129,6 @@ impl From<Issued> for AuthResponse {
     }
 }
 
-/// A plain confirmation.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessageResponse {
-    pub message: String,
-}
-
 async fn register_user(
     req: &HttpRequest,
     state: &AppState,
@@ -165,7 +161,7 @@ pub async fn register(
     _limit: AuthAttempt,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: ApiJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     register_user(&req, &state, body.into_inner()).await
 }
@@ -186,7 +182,7 @@ pub async fn signup(
     _limit: AuthAttempt,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: ApiJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     register_user(&req, &state, body.into_inner()).await
 }
@@ -207,7 +203,7 @@ pub async fn login(
     _limit: AuthAttempt,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: ApiJson<LoginRequest>,
 ) -> Result<web::Json<AuthResponse>, ApiError> {
     let issued = state
         .auth
@@ -231,7 +227,7 @@ pub async fn login(
 pub async fn refresh(
     _limit: AuthAttempt,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: ApiJson<RefreshRequest>,
 ) -> Result<web::Json<AuthResponse>, ApiError> {
     let issued = state.auth.refresh(&body.refresh_token).await?;
     Ok(web::Json(issued.into()))
@@ -252,9 +248,7 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     state.auth.logout(&user.0).await?;
-    Ok(web::Json(MessageResponse {
-        message: "Logged out".into(),
-    }))
+    Ok(web::Json(MessageResponse::new("Logged out")))
 }
 
 /// The caller's account and organisation.

@@ -1,10 +1,16 @@
 //! Every route, registered once here so the OpenAPI document is generated from the same list
 //! the server serves. Seed aliases are the canonical handlers mounted under a second prefix.
 
+mod agents;
 mod auth;
 mod docs;
 mod health;
+mod phone_numbers;
+mod scenarios;
 
+use serde::Serialize;
+use switchboard_domain::page::PageRequest;
+use utoipa::ToSchema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDoc, PathItem};
 use utoipa::{Modify, OpenApi};
@@ -13,7 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use docs::OpenApiJson;
 
-use crate::error::{ErrorBody, FieldErrorBody};
+use crate::error::{ApiError, ErrorBody, FieldErrorBody};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +31,9 @@ use crate::error::{ErrorBody, FieldErrorBody};
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, sessions and tokens"),
+        (name = "agents", description = "Agents, their configuration and call flows"),
+        (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
+        (name = "phone-numbers", description = "Numbers and the agents that answer them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
     )
@@ -57,8 +66,55 @@ fn auth_routes(cfg: &mut ServiceConfig) {
         .service(auth::me);
 }
 
+fn scenario_routes(cfg: &mut ServiceConfig) {
+    cfg.service(scenarios::list_scenarios)
+        .service(scenarios::create_scenario)
+        .service(scenarios::list_builtin_scenarios)
+        .service(scenarios::get_scenario)
+        .service(scenarios::update_scenario)
+        .service(scenarios::delete_scenario);
+}
+
+fn phone_number_routes(cfg: &mut ServiceConfig) {
+    cfg.service(phone_numbers::create_number)
+        .service(phone_numbers::get_number)
+        .service(phone_numbers::update_number)
+        .service(phone_numbers::patch_number)
+        .service(phone_numbers::delete_number);
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope::scope("/api/v1/agents")
+            .service(agents::list_agents)
+            .configure(agents::agent_routes),
+    )
+    .service(
+        scope::scope("/agents")
+            .service(agents::list_agents_array)
+            .configure(agents::agent_routes),
+    )
+    .service(
+        scope::scope("/api/agents")
+            .service(agents::list_agents_array)
+            .configure(agents::agent_routes),
+    )
+    .service(scope::scope("/api/v1/scenarios").configure(scenario_routes))
+    .service(scenarios::create_custom_scenario)
+    .service(scenarios::list_custom_scenarios)
+    .service(scenarios::update_custom_scenario)
+    .service(scenarios::delete_custom_scenario)
+    .service(
+        scope::scope("/api/v1/phone-numbers")
+            .service(phone_numbers::list_numbers)
+            .configure(phone_number_routes),
+    )
+    .service(
+        scope::scope("/api/phone-numbers")
+            .service(phone_numbers::list_numbers_array)
+            .configure(phone_number_routes),
+    );
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))
@@ -99,4 +155,38 @@ fn operations(item: &mut PathItem) -> Vec<(&'static str, &mut utoipa::openapi::p
     .into_iter()
     .filter_map(|(method, operation)| operation.map(|o| (method, o)))
     .collect()
+}
+
+/// A plain confirmation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    pub message: String,
+}
+
+impl MessageResponse {
+    /// A confirmation saying `message`.
+    #[must_use]
+    pub fn new(message: &str) -> Self {
+        Self {
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// Paging from the query string, as a 422 naming the field when out of range.
+///
+/// # Errors
+/// `Invalid` for page 0 or a page size outside 1..=100.
+pub fn page_request(page: Option<u64>, page_size: Option<u64>) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(page, page_size).map_err(|(field, message)| ApiError::field(field, message))
+}
+
+/// An id from the path. A malformed id names nothing that exists, so it is a 404 like any other
+/// unknown id.
+///
+/// # Errors
+/// `NotFound`.
+pub fn parse_path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("{what} not found")))
 }

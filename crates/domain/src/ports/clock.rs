@@ -1,6 +1,6 @@
 //! The clock port: services ask it for "now" so tests can move time instead of waiting.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// Tells the current time.
 pub trait Clock: Send + Sync {
@@ -13,7 +13,8 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Microsecond precision: what PostgreSQL stores, so a time reads back as it was handed out.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }

@@ -1,11 +1,16 @@
 //! Port traits: what the domain needs from the outside world, named by role. Adapters in other
 //! crates implement them; each trait's documentation is the contract every adapter is held to.
 
+mod agents;
 mod clock;
 mod rate_limit;
 mod repositories;
 mod security;
 
+pub use agents::{
+    AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
+    ScenarioRepository,
+};
 pub use clock::{Clock, SystemClock};
 pub use rate_limit::{Quota, RateDecision, RateLimiter};
 pub use repositories::{

@@ -1,6 +1,9 @@
 //! sea-orm entities, one module per table. They stay inside this crate.
 
+pub mod agent;
 pub mod organization;
+pub mod phone_number;
 pub mod refresh_token;
+pub mod scenario;
 pub mod session;
 pub mod user;

@@ -1,0 +1,212 @@
+//! The agent use cases: create, read, update, delete, pause and resume, within one organisation.
+
+use std::sync::Arc;
+
+use super::config::AgentStatus;
+use super::input::AgentInput;
+use super::{Agent, AgentConfig};
+use crate::ids::{AgentId, OrganizationId};
+use crate::page::{PageRequest, Paged};
+use crate::ports::{AgentRepository, Clock, RepositoryError};
+use crate::validation::ValidationErrors;
+
+/// Why an agent operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// No such agent in the caller's organisation (it may exist in another).
+    #[error("agent not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("agent {name:?} is {} and takes no new calls; resume it first", status.as_str())]
+    NotAcceptingCalls { name: String, status: AgentStatus },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<RepositoryError> for AgentError {
+    fn from(e: RepositoryError) -> Self {
+        Self::Unexpected(e.0)
+    }
+}
+
+/// Agents of an organisation.
+#[derive(Clone)]
+pub struct AgentService {
+    agents: Arc<dyn AgentRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AgentService {
+    /// Wires the service to its ports.
+    #[must_use]
+    pub fn new(agents: Arc<dyn AgentRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { agents, clock }
+    }
+
+    /// Creates an agent; `status` defaults to active.
+    ///
+    /// # Errors
+    /// `Invalid` naming every bad field.
+    pub async fn create(
+        &self,
+        organization: OrganizationId,
+        input: AgentInput,
+        status: Option<&str>,
+    ) -> Result<Agent, AgentError> {
+        let status = parse_status(status);
+        let config = input.into_new_config();
+        let (config, status) = combine(config, status)?;
+        let now = self.clock.now();
+        let agent = Agent {
+            id: AgentId::new(),
+            organization_id: organization,
+            config,
+            status: status.unwrap_or(AgentStatus::Active),
+            created_at: now,
+            updated_at: now,
+        };
+        self.agents.insert(&agent).await?;
+        Ok(agent)
+    }
+
+    /// One page of the organisation's agents, newest first, optionally of one status.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn list(
+        &self,
+        organization: OrganizationId,
+        status: Option<AgentStatus>,
+        page: PageRequest,
+    ) -> Result<Paged<Agent>, AgentError> {
+        Ok(self.agents.list(organization, status, page).await?)
+    }
+
+    /// One agent.
+    ///
+    /// # Errors
+    /// `NotFound` unless the agent exists in this organisation and is not deleted.
+    pub async fn get(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+    ) -> Result<Agent, AgentError> {
+        self.agents
+            .find(organization, id)
+            .await?
+            .ok_or(AgentError::NotFound)
+    }
+
+    /// Changes the fields that were sent.
+    ///
+    /// # Errors
+    /// `NotFound`, or `Invalid` naming every bad field.
+    pub async fn update(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+        input: AgentInput,
+        status: Option<&str>,
+    ) -> Result<Agent, AgentError> {
+        let mut agent = self.get(organization, id).await?;
+        let (config, status) = combine(input.apply_to(&agent.config), parse_status(status))?;
+        agent.config = config;
+        if let Some(status) = status {
+            agent.status = status;
+        }
+        agent.updated_at = self.clock.now();
+        self.save(&agent).await?;
+        Ok(agent)
+    }
+
+    /// Pauses (no new calls) or resumes an agent.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn set_status(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+        status: AgentStatus,
+    ) -> Result<Agent, AgentError> {
+        let mut agent = self.get(organization, id).await?;
+        if agent.status != status {
+            agent.status = status;
+            agent.updated_at = self.clock.now();
+            self.save(&agent).await?;
+        }
+        Ok(agent)
+    }
+
+    /// Replaces the agent's call flow (`Value::Null` removes it).
+    ///
+    /// # Errors
+    /// `NotFound`, or `Invalid` listing every problem of the graph.
+    pub async fn put_flow(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+        flow: serde_json::Value,
+    ) -> Result<Agent, AgentError> {
+        self.update(
+            organization,
+            id,
+            AgentInput {
+                call_flow: Some(flow),
+                ..AgentInput::default()
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Deletes an agent. Its past calls stay readable: the record is kept, hidden.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+    ) -> Result<(), AgentError> {
+        if self
+            .agents
+            .delete(organization, id, self.clock.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AgentError::NotFound)
+        }
+    }
+
+    async fn save(&self, agent: &Agent) -> Result<(), AgentError> {
+        if self.agents.update(agent).await? {
+            Ok(())
+        } else {
+            Err(AgentError::NotFound)
+        }
+    }
+}
+
+fn parse_status(status: Option<&str>) -> Result<Option<AgentStatus>, String> {
+    status.map(AgentStatus::parse).transpose()
+}
+
+/// Merges the configuration's and the status's errors into one answer.
+fn combine(
+    config: Result<AgentConfig, ValidationErrors>,
+    status: Result<Option<AgentStatus>, String>,
+) -> Result<(AgentConfig, Option<AgentStatus>), AgentError> {
+    match (config, status) {
+        (Ok(config), Ok(status)) => Ok((config, status)),
+        (config, status) => {
+            let mut errors = config.err().unwrap_or_default();
+            if let Err(message) = status {
+                errors.add("status", message);
+            }
+            Err(AgentError::Invalid(errors))
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Repository ports of agents, scenarios and phone numbers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::RepositoryError;
+use crate::agent::{Agent, AgentStatus};
+use crate::ids::{AgentId, OrganizationId, PhoneNumberId, UserId};
+use crate::page::{PageRequest, Paged};
+use crate::phone_number::{E164, PhoneNumber};
+use crate::scenario::Scenario;
+
+/// Agents, each within one organisation.
+#[async_trait]
+pub trait AgentRepository: Send + Sync {
+    /// Stores a new agent.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn insert(&self, agent: &Agent) -> Result<(), RepositoryError>;
+
+    /// The agent with this id in this organisation, unless deleted.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+    ) -> Result<Option<Agent>, RepositoryError>;
+
+    /// A page of the organisation's live agents, newest first, with the total.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        status: Option<AgentStatus>,
+        page: PageRequest,
+    ) -> Result<Paged<Agent>, RepositoryError>;
+
+    /// Replaces a live agent's configuration, status and `updated_at`; `false` when there is no
+    /// such live agent in its organisation.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn update(&self, agent: &Agent) -> Result<bool, RepositoryError>;
+
+    /// Hides the agent from now on (its row stays, so past calls can name it) and unassigns its
+    /// phone numbers, atomically; `false` when there is no such live agent.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: AgentId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+}
+
+/// Why a scenario could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertScenarioError {
+    #[error("the owner has {limit} scenarios already")]
+    LimitReached { limit: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Custom scenarios, each owned by one user.
+#[async_trait]
+pub trait ScenarioRepository: Send + Sync {
+    /// Stores the scenario unless its owner already has `limit` of them. The count and the insert
+    /// are atomic: concurrent inserts never take an owner past the limit.
+    ///
+    /// # Errors
+    /// `LimitReached` at the limit.
+    async fn insert_within_limit(
+        &self,
+        scenario: &Scenario,
+        limit: u64,
+    ) -> Result<(), InsertScenarioError>;
+
+    /// The owner's scenario with this public id.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find(
+        &self,
+        owner: UserId,
+        scenario_id: &str,
+    ) -> Result<Option<Scenario>, RepositoryError>;
+
+    /// All the owner's scenarios, oldest first.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn list(&self, owner: UserId) -> Result<Vec<Scenario>, RepositoryError>;
+
+    /// Replaces persona, prompt, voice type, temperature and `updated_at`; `false` when missing.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn update(&self, scenario: &Scenario) -> Result<bool, RepositoryError>;
+
+    /// Deletes the owner's scenario; `false` when missing.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn delete(&self, owner: UserId, scenario_id: &str) -> Result<bool, RepositoryError>;
+}
+
+/// Why a phone number could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SavePhoneNumberError {
+    /// Numbers are unique across the whole deployment: one number rings one agent.
+    #[error("the number is registered already")]
+    NumberTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Phone numbers and the agents that answer them.
+#[async_trait]
+pub trait PhoneNumberRepository: Send + Sync {
+    /// Stores a new number.
+    ///
+    /// # Errors
+    /// `NumberTaken` when any organisation has the number.
+    async fn insert(&self, number: &PhoneNumber) -> Result<(), SavePhoneNumberError>;
+
+    /// The organisation's number with this id.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: PhoneNumberId,
+    ) -> Result<Option<PhoneNumber>, RepositoryError>;
+
+    /// The number, whichever organisation has it: inbound calls are routed by it.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_by_number(&self, number: &E164) -> Result<Option<PhoneNumber>, RepositoryError>;
+
+    /// A page of the organisation's numbers, oldest first, with the total.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        page: PageRequest,
+    ) -> Result<Paged<PhoneNumber>, RepositoryError>;
+
+    /// Replaces number, agent, status, label and `updated_at`; `Ok(false)` when missing.
+    ///
+    /// # Errors
+    /// `NumberTaken` when the new number belongs to another entry.
+    async fn update(&self, number: &PhoneNumber) -> Result<bool, SavePhoneNumberError>;
+
+    /// Deletes the organisation's number; `false` when missing.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        id: PhoneNumberId,
+    ) -> Result<bool, RepositoryError>;
+}
