@@ -309,3 +309,124 @@ async fn another_organisation_sees_nothing() -> anyhow::Result<()> {
     expect_error(app.get("/api/v1/agents", None).await?, 401).await?;
     Ok(())
 }
+
+fn sales_flow() -> Value {
+    json!({
+        "nodes": [
+            {"id": "greet", "type": "message", "start": true, "position": {"x": 0.0, "y": 0.0},
+             "data": {"text": "Hi {customer_name}, this is {agent_name}.", "label": "Greeting"}},
+            {"id": "ask", "type": "question", "data": {"text": "Is now a good time to talk?"}},
+            {"id": "pitch", "type": "message", "data": {"text": "Great, here is the short version."}},
+            {"id": "bye", "type": "end", "data": {"text": "Thanks, goodbye!"}}
+        ],
+        "edges": [
+            {"id": "e1", "source": "greet", "target": "ask"},
+            {"id": "e2", "source": "ask", "target": "pitch", "condition": {"type": "keywords", "any": ["yes", "sure"]}},
+            {"id": "e3", "source": "ask", "target": "bye", "condition": {"type": "else"}},
+            {"id": "e4", "source": "pitch", "target": "bye"}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn call_flows_are_validated_as_a_whole_and_round_trip() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.signed_in_user().await?;
+    let agent = expect_json(
+        send(
+            &app,
+            Method::POST,
+            "/api/agents",
+            Some(&json!({"name": "Flowy"})),
+            &token,
+        )
+        .await?,
+        201,
+    )
+    .await?;
+    let path = format!("/api/agents/{}/flow", id(&agent)?);
+    let empty = expect_json(send(&app, Method::GET, &path, None, &token).await?, 200).await?;
+    assert_eq!(empty, json!({"nodes": [], "edges": []}));
+
+    let stored = expect_json(
+        send(&app, Method::PUT, &path, Some(&sales_flow()), &token).await?,
+        200,
+    )
+    .await?;
+    assert_eq!(
+        stored,
+        sales_flow(),
+        "the flow round-trips, extra fields included"
+    );
+    let fetched = expect_json(send(&app, Method::GET, &path, None, &token).await?, 200).await?;
+    assert_eq!(fetched, sales_flow());
+    let canonical = format!("/api/v1/agents/{}", id(&agent)?);
+    let agent_view = expect_json(
+        send(&app, Method::GET, &canonical, None, &token).await?,
+        200,
+    )
+    .await?;
+    assert_eq!(agent_view["call_flow"], sales_flow());
+
+    // Several problems at once: two start nodes, an edge to nowhere, a question without else,
+    // a bad regex, and a node nobody reaches.
+    let broken = json!({
+        "nodes": [
+            {"id": "a", "type": "message", "start": true, "data": {"text": "Hi"}},
+            {"id": "b", "type": "question", "start": true, "data": {"text": "Yes?"}},
+            {"id": "island", "type": "message", "data": {"text": "Nobody comes here"}},
+            {"id": "end", "type": "end", "data": {"text": "Bye"}}
+        ],
+        "edges": [
+            {"id": "e1", "source": "a", "target": "b"},
+            {"id": "e2", "source": "b", "target": "end", "condition": {"type": "regex", "pattern": "(unclosed"}},
+            {"id": "e3", "source": "b", "target": "ghost", "condition": {"type": "keywords", "any": ["no"]}},
+            {"id": "e4", "source": "island", "target": "end"}
+        ]
+    });
+    let refused = send(&app, Method::PUT, &path, Some(&broken), &token).await?;
+    let body = expect_error(refused, 422).await?;
+    let messages: Vec<String> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["field"].as_str().unwrap_or_default(),
+                e["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    let all = messages.join("\n").to_lowercase();
+    for expected in ["start", "ghost", "else", "regex", "island"] {
+        assert!(
+            all.contains(expected),
+            "no problem mentions {expected:?}:\n{all}"
+        );
+    }
+    assert!(messages.len() >= 5, "{messages:#?}");
+    // A refused flow changes nothing.
+    let unchanged = expect_json(send(&app, Method::GET, &path, None, &token).await?, 200).await?;
+    assert_eq!(unchanged, sales_flow());
+
+    // Removing the flow.
+    let cleared = expect_json(
+        send(&app, Method::PUT, &path, Some(&Value::Null), &token).await?,
+        200,
+    )
+    .await?;
+    assert_eq!(cleared, json!({"nodes": [], "edges": []}));
+    // The flow can also be sent with the agent.
+    let with_agent = send(
+        &app,
+        Method::PUT,
+        &canonical,
+        Some(&json!({"call_flow": {"nodes": "bad"}})),
+        &token,
+    )
+    .await?;
+    let body = expect_error(with_agent, 422).await?;
+    assert_eq!(body["errors"][0]["field"], "call_flow");
+    Ok(())
+}

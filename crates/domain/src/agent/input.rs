@@ -399,17 +399,20 @@ impl AgentInput {
         if let Some(flow) = self.call_flow {
             config.call_flow = match flow {
                 serde_json::Value::Null => None,
-                flow => {
-                    if let Err(problems) = super::flow_check::check(&flow) {
+                flow => match super::flow_check::check(flow) {
+                    Ok(flow) => Some(flow),
+                    Err(problems) => {
                         for problem in problems.errors() {
-                            e.add(
-                                format!("call_flow.{}", problem.field),
-                                problem.message.clone(),
-                            );
+                            let field = if problem.field.is_empty() {
+                                "call_flow".to_owned()
+                            } else {
+                                format!("call_flow.{}", problem.field)
+                            };
+                            e.add(field, problem.message.clone());
                         }
+                        config.call_flow.clone()
                     }
-                    Some(flow)
-                }
+                },
             };
         }
         if let Some(ids) = self.knowledge_document_ids {

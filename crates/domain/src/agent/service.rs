@@ -142,23 +142,22 @@ impl AgentService {
     /// Replaces the agent's call flow (`Value::Null` removes it).
     ///
     /// # Errors
-    /// `NotFound`, or `Invalid` listing every problem of the graph.
+    /// `NotFound`, or `Invalid` listing every problem of the graph, with fields relative to the
+    /// flow.
     pub async fn put_flow(
         &self,
         organization: OrganizationId,
         id: AgentId,
         flow: serde_json::Value,
     ) -> Result<Agent, AgentError> {
-        self.update(
-            organization,
-            id,
-            AgentInput {
-                call_flow: Some(flow),
-                ..AgentInput::default()
-            },
-            None,
-        )
-        .await
+        let mut agent = self.get(organization, id).await?;
+        agent.config.call_flow = match flow {
+            serde_json::Value::Null => None,
+            flow => Some(super::flow_check::check(flow).map_err(AgentError::Invalid)?),
+        };
+        agent.updated_at = self.clock.now();
+        self.save(&agent).await?;
+        Ok(agent)
     }
 
     /// Deletes an agent. Its past calls stay readable: the record is kept, hidden.
