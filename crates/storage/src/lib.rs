@@ -6,15 +6,19 @@
 mod accounts;
 mod agents;
 mod database;
+mod documents;
 mod entities;
 mod phone_numbers;
 mod scenarios;
 mod sessions;
 pub mod testing;
+mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
 pub use database::{Backend, Database, StorageError};
+pub use documents::SeaOrmDocuments;
 pub use phone_numbers::SeaOrmPhoneNumbers;
 pub use scenarios::SeaOrmScenarios;
 pub use sessions::SeaOrmSessions;
+pub use vector_store::SeaOrmVectorStore;

@@ -11,6 +11,7 @@ use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
 use switchboard_domain::ids::{OrganizationId, RefreshTokenId, SessionId, UserId};
+use switchboard_domain::knowledge::{Document, DocumentId, DocumentKind, DocumentRepository};
 use switchboard_domain::page::PageRequest;
 use switchboard_domain::phone_number::{E164, PhoneNumber, PhoneNumberStatus};
 use switchboard_domain::ports::{
@@ -23,7 +24,8 @@ use switchboard_domain::ports::{
 use switchboard_domain::scenario::{Scenario, ScenarioSettings};
 use switchboard_storage::testing::TestDatabase;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmDocuments, SeaOrmPhoneNumbers, SeaOrmScenarios,
+    SeaOrmSessions,
 };
 
 macro_rules! on_both_backends {
@@ -58,6 +60,7 @@ on_both_backends!(
     scenarios_stop_at_the_limit_per_owner,
     concurrent_scenario_inserts_never_pass_the_limit,
     phone_numbers_are_unique_across_organisations,
+    documents_are_scoped_and_paged,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -562,5 +565,48 @@ async fn phone_numbers_are_unique_across_organisations(db: Database) -> anyhow::
     assert!(!numbers.delete(theirs, second.id).await?);
     assert!(numbers.delete(mine, second.id).await?);
     assert_eq!(numbers.find(mine, second.id).await?, None);
+    Ok(())
+}
+
+fn document(organization: OrganizationId, name: &str, minutes_ago: i64) -> Document {
+    Document {
+        id: DocumentId::new(),
+        organization_id: organization,
+        file_name: name.into(),
+        kind: DocumentKind::Markdown,
+        size_bytes: 1234,
+        char_count: 1200,
+        chunk_count: 3,
+        embedder: "local-lexical".into(),
+        created_at: now() - Duration::minutes(minutes_ago),
+    }
+}
+
+async fn documents_are_scoped_and_paged(db: Database) -> anyhow::Result<()> {
+    let documents = SeaOrmDocuments::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let older = document(mine, "faq.md", 10);
+    let newer = document(mine, "pricing.md", 5);
+    let foreign = document(theirs, "secret.md", 1);
+    for d in [&older, &newer, &foreign] {
+        documents.insert(d).await?;
+    }
+    assert_eq!(documents.find(mine, older.id).await?, Some(older.clone()));
+    assert_eq!(documents.find(mine, foreign.id).await?, None);
+    let page = documents
+        .list(mine, PageRequest::parse(Some(1), Some(1)).unwrap())
+        .await?;
+    assert_eq!(page.total, 2);
+    assert_eq!(page.items, [newer.clone()]);
+    let mut many = documents
+        .find_many(mine, &[older.id, foreign.id, newer.id, DocumentId::new()])
+        .await?;
+    many.sort_by_key(|d| d.created_at);
+    assert_eq!(many, [older.clone(), newer.clone()]);
+    assert!(documents.find_many(mine, &[]).await?.is_empty());
+    assert!(!documents.delete(theirs, older.id).await?);
+    assert!(documents.delete(mine, older.id).await?);
+    assert_eq!(documents.find(mine, older.id).await?, None);
     Ok(())
 }

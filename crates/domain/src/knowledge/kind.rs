@@ -104,6 +104,14 @@ impl DocumentKind {
         }
     }
 
+    /// The kind named by [`DocumentKind::as_str`], as stored.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Pdf, Self::Text, Self::Markdown, Self::Html]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     /// The canonical content type of the kind.
     #[must_use]
     pub const fn content_type(self) -> &'static str {

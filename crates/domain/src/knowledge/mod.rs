@@ -6,6 +6,7 @@
 //! a search queries by cosine similarity ([`cosine`], [`top_k`]).
 
 mod chunking;
+mod documents;
 mod embedder;
 mod ids;
 mod kind;
@@ -15,6 +16,10 @@ mod vector_store;
 
 pub use chunking::{
     ChunkDraft, ChunkingOptions, ChunkingOptionsError, MAX_CHUNK_CHARS, MIN_CHUNK_CHARS, chunk_text,
+};
+pub use documents::{
+    Document, DocumentRepository, KnowledgeError, KnowledgePorts, KnowledgeService,
+    MAX_QUERY_CHARS, MAX_TOP_K, PreparedDocument, SearchHit, UploadedFile,
 };
 pub use embedder::{EmbedError, Embedder};
 pub use ids::{ChunkId, DocumentId};
