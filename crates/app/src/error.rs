@@ -11,6 +11,7 @@ use serde::Serialize;
 use switchboard_domain::ValidationErrors;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
+use switchboard_domain::knowledge::KnowledgeError;
 use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::RepositoryError;
 use switchboard_domain::scenario::ScenarioError;
@@ -189,6 +190,19 @@ impl From<PhoneNumberError> for ApiError {
             PhoneNumberError::Invalid(errors) => Self::Invalid(errors),
             PhoneNumberError::NumberTaken => Self::Conflict(e.to_string()),
             PhoneNumberError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<KnowledgeError> for ApiError {
+    fn from(e: KnowledgeError) -> Self {
+        match e {
+            KnowledgeError::NotFound(_) => Self::NotFound(e.to_string()),
+            KnowledgeError::Unsupported { .. } => Self::UnsupportedMediaType(e.to_string()),
+            KnowledgeError::Unreadable { .. } => Self::Unprocessable(e.to_string()),
+            KnowledgeError::Invalid(errors) => Self::Invalid(errors),
+            KnowledgeError::Unavailable(_) => Self::ServiceUnavailable(e.to_string()),
+            KnowledgeError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

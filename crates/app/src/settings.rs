@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use switchboard_domain::knowledge::ChunkingOptions;
 use url::Url;
 
 /// A secret value: its `Debug` and `Display` never show it.
@@ -160,6 +161,15 @@ pub struct Settings {
     pub scheduler_poll_ms: u64,
     pub webhooks: WebhookSettings,
     pub telemetry: TelemetrySettings,
+    pub knowledge: KnowledgeSettings,
+}
+
+/// Knowledge-base uploads and chunking.
+#[derive(Clone, Copy, Debug)]
+pub struct KnowledgeSettings {
+    /// The largest file accepted in one upload.
+    pub max_upload_bytes: usize,
+    pub chunking: ChunkingOptions,
 }
 
 /// Minimum length of `SECRET_KEY` in production: 32 characters of randomness at least.
@@ -369,7 +379,40 @@ impl Settings {
             };
             return Err(invalid(setting, "must be more than 0"));
         }
+        let chunk_chars = r.parsed(
+            "KNOWLEDGE_CHUNK_CHARS",
+            ChunkingOptions::DEFAULT_MAX_CHARS,
+            "a number of characters",
+        )?;
+        let chunk_overlap = r.parsed(
+            "KNOWLEDGE_CHUNK_OVERLAP_CHARS",
+            ChunkingOptions::DEFAULT_OVERLAP_CHARS,
+            "a number of characters",
+        )?;
+        let chunking = ChunkingOptions::new(chunk_chars, chunk_overlap).map_err(|e| {
+            let setting = if matches!(
+                e,
+                switchboard_domain::knowledge::ChunkingOptionsError::OverlapTooLarge
+            ) {
+                "KNOWLEDGE_CHUNK_OVERLAP_CHARS"
+            } else {
+                "KNOWLEDGE_CHUNK_CHARS"
+            };
+            invalid(setting, e.to_string())
+        })?;
+        let max_upload_bytes = r.parsed(
+            "KNOWLEDGE_MAX_UPLOAD_BYTES",
+            10 * 1024 * 1024,
+            "a number of bytes",
+        )?;
+        if max_upload_bytes == 0 {
+            return Err(invalid("KNOWLEDGE_MAX_UPLOAD_BYTES", "must be more than 0"));
+        }
         Ok(Self {
+            knowledge: KnowledgeSettings {
+                max_upload_bytes,
+                chunking,
+            },
             host: r.parsed("HOST", IpAddr::from([127, 0, 0, 1]), "an IP address")?,
             port: r.parsed("PORT", 8080, "a port number (0-65535)")?,
             http_workers,
@@ -564,6 +607,9 @@ mod tests {
             ("CORS_ORIGINS", "http://ok.example, nope"),
             ("HTTP_WORKERS", "0"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),
+            ("KNOWLEDGE_CHUNK_CHARS", "50"),
+            ("KNOWLEDGE_CHUNK_OVERLAP_CHARS", "700"),
+            ("KNOWLEDGE_MAX_UPLOAD_BYTES", "0"),
         ] {
             let err = error_of(&[(name, value)]);
             assert_eq!(err.setting, name, "{name}={value} gave {err}");

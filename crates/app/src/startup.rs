@@ -12,11 +12,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
+use switchboard_local::{LexicalEmbedder, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmDocuments, SeaOrmPhoneNumbers, SeaOrmScenarios,
+    SeaOrmSessions, SeaOrmVectorStore,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -158,7 +161,19 @@ impl Application {
             policy,
         );
         let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
-        let agents = AgentService::new(agent_repository.clone(), clock.clone());
+        let documents = Arc::new(SeaOrmDocuments::new(database.clone()));
+        let agents = AgentService::new(agent_repository.clone(), documents.clone(), clock.clone());
+        let knowledge = KnowledgeService::new(
+            KnowledgePorts {
+                documents,
+                vectors: Arc::new(SeaOrmVectorStore::new(database.clone())),
+                embedder: Arc::new(LexicalEmbedder::new()),
+                reader: Arc::new(LocalDocumentReader::new()),
+                agents: agent_repository.clone(),
+                clock: clock.clone(),
+            },
+            settings.knowledge.chunking,
+        );
         let scenarios = ScenarioService::new(
             Arc::new(SeaOrmScenarios::new(database.clone())),
             clock.clone(),
@@ -176,6 +191,7 @@ impl Application {
             agents,
             scenarios,
             phone_numbers,
+            knowledge,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
         });
         let metrics = web::Data::new(Metrics::new()?);

@@ -598,7 +598,7 @@ async fn documents_are_scoped_and_paged(db: Database) -> anyhow::Result<()> {
         .list(mine, PageRequest::parse(Some(1), Some(1)).unwrap())
         .await?;
     assert_eq!(page.total, 2);
-    assert_eq!(page.items, [newer.clone()]);
+    assert_eq!(page.items, std::slice::from_ref(&newer));
     let mut many = documents
         .find_many(mine, &[older.id, foreign.id, newer.id, DocumentId::new()])
         .await?;

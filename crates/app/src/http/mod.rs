@@ -4,3 +4,4 @@ pub mod extract;
 pub mod json;
 pub mod middleware;
 pub mod route_table;
+pub mod upload;

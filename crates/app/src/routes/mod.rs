@@ -5,6 +5,7 @@ mod agents;
 mod auth;
 mod docs;
 mod health;
+pub mod knowledge;
 mod phone_numbers;
 mod scenarios;
 
@@ -34,6 +35,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "agents", description = "Agents, their configuration and call flows"),
         (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
         (name = "phone-numbers", description = "Numbers and the agents that answer them"),
+        (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
     )
@@ -114,6 +116,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         scope::scope("/api/phone-numbers")
             .service(phone_numbers::list_numbers_array)
             .configure(phone_number_routes),
+    );
+    cfg.service(
+        scope::scope("/api/v1/knowledge")
+            .service(knowledge::upload_documents)
+            .service(knowledge::list_documents)
+            .service(knowledge::get_document)
+            .service(knowledge::delete_document)
+            .service(knowledge::search),
     );
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))

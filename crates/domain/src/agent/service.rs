@@ -6,6 +6,7 @@ use super::config::AgentStatus;
 use super::input::AgentInput;
 use super::{Agent, AgentConfig};
 use crate::ids::{AgentId, OrganizationId};
+use crate::knowledge::{DocumentId, DocumentRepository};
 use crate::page::{PageRequest, Paged};
 use crate::ports::{AgentRepository, Clock, RepositoryError};
 use crate::validation::ValidationErrors;
@@ -34,14 +35,23 @@ impl From<RepositoryError> for AgentError {
 #[derive(Clone)]
 pub struct AgentService {
     agents: Arc<dyn AgentRepository>,
+    documents: Arc<dyn DocumentRepository>,
     clock: Arc<dyn Clock>,
 }
 
 impl AgentService {
     /// Wires the service to its ports.
     #[must_use]
-    pub fn new(agents: Arc<dyn AgentRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { agents, clock }
+    pub fn new(
+        agents: Arc<dyn AgentRepository>,
+        documents: Arc<dyn DocumentRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            agents,
+            documents,
+            clock,
+        }
     }
 
     /// Creates an agent; `status` defaults to active.
@@ -57,6 +67,7 @@ impl AgentService {
         let status = parse_status(status);
         let config = input.into_new_config();
         let (config, status) = combine(config, status)?;
+        self.check_documents(organization, &config, &[]).await?;
         let now = self.clock.now();
         let agent = Agent {
             id: AgentId::new(),
@@ -111,6 +122,8 @@ impl AgentService {
     ) -> Result<Agent, AgentError> {
         let mut agent = self.get(organization, id).await?;
         let (config, status) = combine(input.apply_to(&agent.config), parse_status(status))?;
+        self.check_documents(organization, &config, &agent.config.knowledge_document_ids)
+            .await?;
         agent.config = config;
         if let Some(status) = status {
             agent.status = status;
@@ -178,6 +191,37 @@ impl AgentService {
         } else {
             Err(AgentError::NotFound)
         }
+    }
+
+    /// Every newly attached knowledge document must be the organisation's; ids already attached
+    /// are kept as they are.
+    async fn check_documents(
+        &self,
+        organization: OrganizationId,
+        config: &AgentConfig,
+        already: &[uuid::Uuid],
+    ) -> Result<(), AgentError> {
+        let new: Vec<DocumentId> = config
+            .knowledge_document_ids
+            .iter()
+            .filter(|id| !already.contains(id))
+            .map(|id| DocumentId::from_uuid(*id))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let found = self.documents.find_many(organization, &new).await?;
+        let mut errors = ValidationErrors::new();
+        for (index, id) in config.knowledge_document_ids.iter().enumerate() {
+            let id = DocumentId::from_uuid(*id);
+            if new.contains(&id) && !found.iter().any(|d| d.id == id) {
+                errors.add(
+                    format!("knowledge_document_ids[{index}]"),
+                    "no document with this id in your organisation",
+                );
+            }
+        }
+        errors.into_result(()).map_err(AgentError::Invalid)
     }
 
     async fn save(&self, agent: &Agent) -> Result<(), AgentError> {

@@ -299,6 +299,47 @@ impl KnowledgeService {
         Ok(document)
     }
 
+    /// Stores prepared documents one by one, then attaches them to `attach_to` if given. The
+    /// agent is checked before anything is stored.
+    ///
+    /// # Errors
+    /// `NotFound` for an agent that is not the organisation's; `Unavailable` when the embedder or
+    /// store is down (documents stored before the failure stay, each whole).
+    pub async fn upload(
+        &self,
+        organization: OrganizationId,
+        prepared: Vec<PreparedDocument>,
+        attach_to: Option<AgentId>,
+    ) -> Result<Vec<Document>, KnowledgeError> {
+        let agent = match attach_to {
+            Some(id) => Some(
+                self.ports
+                    .agents
+                    .find(organization, id)
+                    .await?
+                    .ok_or(KnowledgeError::NotFound("agent"))?,
+            ),
+            None => None,
+        };
+        let mut stored = Vec::with_capacity(prepared.len());
+        for document in prepared {
+            stored.push(self.store(organization, document).await?);
+        }
+        if let Some(mut agent) = agent {
+            for document in &stored {
+                let id = document.id.as_uuid();
+                if !agent.config.knowledge_document_ids.contains(&id) {
+                    agent.config.knowledge_document_ids.push(id);
+                }
+            }
+            agent.updated_at = self.ports.clock.now();
+            if !self.ports.agents.update(&agent).await? {
+                return Err(KnowledgeError::NotFound("agent"));
+            }
+        }
+        Ok(stored)
+    }
+
     /// A page of the organisation's documents.
     ///
     /// # Errors
@@ -327,29 +368,6 @@ impl KnowledgeService {
             .ok_or(KnowledgeError::NotFound("document"))
     }
 
-    /// The organisation's documents among `ids`, in the order asked; unknown ids are named.
-    ///
-    /// # Errors
-    /// `Invalid` naming `field[i]` for each id that is not the organisation's document.
-    pub async fn check_documents(
-        &self,
-        organization: OrganizationId,
-        field: &str,
-        ids: &[DocumentId],
-    ) -> Result<(), KnowledgeError> {
-        let found = self.ports.documents.find_many(organization, ids).await?;
-        let mut errors = ValidationErrors::new();
-        for (index, id) in ids.iter().enumerate() {
-            if !found.iter().any(|d| d.id == *id) {
-                errors.add(
-                    format!("{field}[{index}]"),
-                    "no document with this id in your organisation",
-                );
-            }
-        }
-        errors.into_result(()).map_err(KnowledgeError::Invalid)
-    }
-
     /// Deletes a document and its vectors. The record goes first, so a failure half-way leaves
     /// vectors that no search returns rather than a listed document that finds nothing.
     ///
@@ -364,7 +382,37 @@ impl KnowledgeService {
             return Err(KnowledgeError::NotFound("document"));
         }
         self.ports.vectors.delete_document(organization, id).await?;
-        Ok(())
+        self.detach_from_agents(organization, id).await
+    }
+
+    /// Removes a deleted document from every agent of the organisation that had it.
+    async fn detach_from_agents(
+        &self,
+        organization: OrganizationId,
+        id: DocumentId,
+    ) -> Result<(), KnowledgeError> {
+        let mut page = PageRequest {
+            page: 1,
+            page_size: crate::page::MAX_PAGE_SIZE,
+        };
+        loop {
+            let agents = self.ports.agents.list(organization, None, page).await?;
+            for mut agent in agents.items.iter().cloned() {
+                let before = agent.config.knowledge_document_ids.len();
+                agent
+                    .config
+                    .knowledge_document_ids
+                    .retain(|d| *d != id.as_uuid());
+                if agent.config.knowledge_document_ids.len() != before {
+                    agent.updated_at = self.ports.clock.now();
+                    self.ports.agents.update(&agent).await?;
+                }
+            }
+            if page.offset() + page.page_size >= agents.total {
+                return Ok(());
+            }
+            page.page += 1;
+        }
     }
 
     /// The chunks nearest to `query`, from the agent's documents when `agent` is given, else from
