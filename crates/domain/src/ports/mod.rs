@@ -3,6 +3,7 @@
 
 mod agents;
 mod clock;
+mod language_model;
 mod rate_limit;
 mod repositories;
 mod security;
@@ -12,6 +13,10 @@ pub use agents::{
     ScenarioRepository,
 };
 pub use clock::{Clock, SystemClock};
+pub use language_model::{
+    ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, FinishReason, LanguageModel,
+    LlmError, ToolCall, ToolSpec,
+};
 pub use rate_limit::{Quota, RateDecision, RateLimiter};
 pub use repositories::{
     AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,
