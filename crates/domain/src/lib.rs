@@ -7,6 +7,7 @@
 pub mod account;
 pub mod agent;
 pub mod auth;
+pub mod conversation;
 pub mod flow;
 pub mod ids;
 pub mod knowledge;

@@ -44,6 +44,13 @@ pub(super) fn words(text: &str) -> Vec<String> {
     words
 }
 
+/// Whether `text` says `phrase` as whole words, ignoring case and punctuation ("Bye!" says "bye";
+/// "byelaw" does not).
+#[must_use]
+pub fn mentions(text: &str, phrase: &str) -> bool {
+    contains_phrase(&words(text), &words(phrase))
+}
+
 fn contains_phrase(words: &[String], phrase: &[String]) -> bool {
     !phrase.is_empty() && words.windows(phrase.len()).any(|window| window == phrase)
 }

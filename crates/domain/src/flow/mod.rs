@@ -25,6 +25,7 @@ pub use limits::{
     MAX_PATTERN_CHARS, MAX_PROMPT_CHARS, MAX_TEXT_CHARS, MAX_TOOL_ARGUMENTS_BYTES,
     MAX_TOOL_NAME_CHARS,
 };
+pub use matching::mentions;
 pub use model::{
     CallFlow, EdgeCondition, EndNode, FlowEdge, FlowNode, LlmNode, MessageNode, NodeKind, Position,
     QuestionNode, ToolNode, TransferNode,

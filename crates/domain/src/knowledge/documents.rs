@@ -160,6 +160,35 @@ impl From<VectorStoreError> for KnowledgeError {
     }
 }
 
+/// Searching the knowledge base, as a conversation needs it.
+#[async_trait]
+pub trait KnowledgeSearch: Send + Sync {
+    /// The chunks nearest to `query`, from `agent`'s documents or the whole knowledge base.
+    ///
+    /// # Errors
+    /// As [`KnowledgeService::search`].
+    async fn search(
+        &self,
+        organization: OrganizationId,
+        query: &str,
+        agent: Option<AgentId>,
+        top_k: usize,
+    ) -> Result<Vec<SearchHit>, KnowledgeError>;
+}
+
+#[async_trait]
+impl KnowledgeSearch for KnowledgeService {
+    async fn search(
+        &self,
+        organization: OrganizationId,
+        query: &str,
+        agent: Option<AgentId>,
+        top_k: usize,
+    ) -> Result<Vec<SearchHit>, KnowledgeError> {
+        KnowledgeService::search(self, organization, query, agent, top_k).await
+    }
+}
+
 /// The ports the knowledge service works through.
 #[derive(Clone)]
 pub struct KnowledgePorts {

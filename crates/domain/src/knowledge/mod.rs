@@ -18,8 +18,8 @@ pub use chunking::{
     ChunkDraft, ChunkingOptions, ChunkingOptionsError, MAX_CHUNK_CHARS, MIN_CHUNK_CHARS, chunk_text,
 };
 pub use documents::{
-    Document, DocumentRepository, KnowledgeError, KnowledgePorts, KnowledgeService,
-    MAX_QUERY_CHARS, MAX_TOP_K, PreparedDocument, SearchHit, UploadedFile,
+    Document, DocumentRepository, KnowledgeError, KnowledgePorts, KnowledgeSearch,
+    KnowledgeService, MAX_QUERY_CHARS, MAX_TOP_K, PreparedDocument, SearchHit, UploadedFile,
 };
 pub use embedder::{EmbedError, Embedder};
 pub use ids::{ChunkId, DocumentId};

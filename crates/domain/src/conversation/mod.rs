@@ -1,0 +1,16 @@
+//! Conversations: the engine that holds a call's dialogue, composes its prompts, runs its flow,
+//! its model and its tools, and decides when the call should end.
+
+mod engine;
+mod prompt;
+mod tools;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{
+    CallContext, ConversationEngine, ConversationError, ConversationState, EndReason,
+    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink,
+};
+pub use prompt::{PromptParts, local_time, system_prompt};
+pub use tools::{ToolError, ToolInvoker, tool_specs};
