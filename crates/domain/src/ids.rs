@@ -83,3 +83,7 @@ id_type!(
     /// Identifies a stored scenario (its public handle is the `scenario_id` string).
     ScenarioKey
 );
+id_type!(
+    /// Identifies a call.
+    CallId
+);

@@ -28,7 +28,7 @@ pub struct Scenario {
 }
 
 /// What a scenario makes the agent be and do.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ScenarioSettings {
     pub persona: String,
     pub prompt: String,

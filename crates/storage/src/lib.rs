@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod calls;
 mod database;
 mod documents;
 mod entities;
@@ -16,6 +17,7 @@ mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
+pub use calls::SeaOrmCalls;
 pub use database::{Backend, Database, StorageError};
 pub use documents::SeaOrmDocuments;
 pub use phone_numbers::SeaOrmPhoneNumbers;

@@ -9,6 +9,10 @@ use chrono::{Duration, SubsecRound, Utc};
 use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash};
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
+use switchboard_domain::call::{
+    Call, CallChannel, CallDirection, CallStatus, NewCallTurn, Speaker, TurnLatency,
+};
+use switchboard_domain::ids::CallId;
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
 use switchboard_domain::ids::{OrganizationId, RefreshTokenId, SessionId, UserId};
 use switchboard_domain::knowledge::{Document, DocumentId, DocumentKind, DocumentRepository};
@@ -21,11 +25,12 @@ use switchboard_domain::ports::{
     AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
     ScenarioRepository,
 };
+use switchboard_domain::ports::{CallRepository, SaveCallOutcome};
 use switchboard_domain::scenario::{Scenario, ScenarioSettings};
 use switchboard_storage::testing::TestDatabase;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmDocuments, SeaOrmPhoneNumbers, SeaOrmScenarios,
-    SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmPhoneNumbers,
+    SeaOrmScenarios, SeaOrmSessions,
 };
 
 macro_rules! on_both_backends {
@@ -61,6 +66,7 @@ on_both_backends!(
     concurrent_scenario_inserts_never_pass_the_limit,
     phone_numbers_are_unique_across_organisations,
     documents_are_scoped_and_paged,
+    calls_keep_turns_in_order_and_refuse_stale_saves,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -608,5 +614,129 @@ async fn documents_are_scoped_and_paged(db: Database) -> anyhow::Result<()> {
     assert!(!documents.delete(theirs, older.id).await?);
     assert!(documents.delete(mine, older.id).await?);
     assert_eq!(documents.find(mine, older.id).await?, None);
+    Ok(())
+}
+
+fn new_call(organization: OrganizationId, session: Option<&str>) -> Call {
+    let at = now();
+    Call {
+        id: CallId::new(),
+        organization_id: organization,
+        agent_id: Some(AgentId::new()),
+        agent_name: Some("Ava".into()),
+        scenario: None,
+        channel: CallChannel::Text,
+        direction: CallDirection::Inbound,
+        status: CallStatus::InProgress,
+        customer_name: Some("John".into()),
+        phone_number: Some("+14155550123".into()),
+        session_key: session.map(ToOwned::to_owned),
+        started_at: at,
+        ended_at: None,
+        end_reason: None,
+        context: serde_json::json!({"organization_name": "Acme"}),
+        conversation: Default::default(),
+        version: 0,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn line(speaker: Speaker, text: &str, latency: Option<TurnLatency>) -> NewCallTurn {
+    NewCallTurn {
+        speaker,
+        text: text.into(),
+        at: now(),
+        latency,
+    }
+}
+
+async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyhow::Result<()> {
+    let calls = Arc::new(SeaOrmCalls::new(db.clone()));
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let mut call = new_call(mine, Some("session-1"));
+    calls
+        .insert(&call, &[line(Speaker::Agent, "Hi John!", None)])
+        .await?;
+    assert_eq!(calls.find(mine, call.id).await?, Some(call.clone()));
+    assert_eq!(calls.find(theirs, call.id).await?, None);
+    assert_eq!(
+        calls
+            .find_by_session(mine, "session-1")
+            .await?
+            .map(|c| c.id),
+        Some(call.id)
+    );
+    assert_eq!(calls.find_by_session(theirs, "session-1").await?, None);
+
+    let latency = TurnLatency {
+        first_token_ms: Some(180),
+        total_ms: 950,
+    };
+    call.version = 1;
+    call.conversation.caller_turns = 1;
+    let saved = calls
+        .save(
+            &call,
+            0,
+            &[
+                line(Speaker::Customer, "When do you open?", None),
+                line(Speaker::Agent, "At nine.", Some(latency)),
+            ],
+        )
+        .await?;
+    assert_eq!(saved, SaveCallOutcome::Saved);
+    // A save based on the old version loses and writes nothing.
+    let mut stale = call.clone();
+    stale.version = 1;
+    let lost = calls
+        .save(&stale, 0, &[line(Speaker::Customer, "lost", None)])
+        .await?;
+    assert_eq!(lost, SaveCallOutcome::Conflict);
+
+    let turns = calls.turns(call.id).await?;
+    let texts: Vec<&str> = turns.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(texts, ["Hi John!", "When do you open?", "At nine."]);
+    assert_eq!(turns.iter().map(|t| t.index).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(turns[2].latency, Some(latency));
+    assert_eq!(turns[1].speaker, Speaker::Customer);
+    let stored = calls.find(mine, call.id).await?.unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.conversation.caller_turns, 1);
+
+    // Of concurrent saves from the same version, exactly one wins.
+    let attempts: Vec<_> = (0..6)
+        .map(|n| {
+            let calls = Arc::clone(&calls);
+            let mut next = call.clone();
+            next.version = 2;
+            tokio::spawn(async move {
+                calls
+                    .save(
+                        &next,
+                        1,
+                        &[line(Speaker::Customer, &format!("racer {n}"), None)],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in attempts {
+        if attempt.await?? == SaveCallOutcome::Saved {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(calls.turns(call.id).await?.len(), 4);
+
+    call.version = 3;
+    call.finish(CallStatus::Completed, "ended_by_client", now());
+    assert_eq!(calls.save(&call, 2, &[]).await?, SaveCallOutcome::Saved);
+    let ended = calls.find(mine, call.id).await?.unwrap();
+    assert_eq!(ended.status, CallStatus::Completed);
+    assert_eq!(ended.end_reason.as_deref(), Some("ended_by_client"));
+    assert!(!ended.is_active());
     Ok(())
 }

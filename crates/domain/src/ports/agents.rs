@@ -1,11 +1,12 @@
-//! Repository ports of agents, scenarios and phone numbers.
+//! Repository ports of agents, scenarios, phone numbers and calls.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::RepositoryError;
 use crate::agent::{Agent, AgentStatus};
-use crate::ids::{AgentId, OrganizationId, PhoneNumberId, UserId};
+use crate::call::{Call, CallTurn, NewCallTurn};
+use crate::ids::{AgentId, CallId, OrganizationId, PhoneNumberId, UserId};
 use crate::page::{PageRequest, Paged};
 use crate::phone_number::{E164, PhoneNumber};
 use crate::scenario::Scenario;
@@ -172,4 +173,61 @@ pub trait PhoneNumberRepository: Send + Sync {
         organization: OrganizationId,
         id: PhoneNumberId,
     ) -> Result<bool, RepositoryError>;
+}
+
+/// Whether a call update was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveCallOutcome {
+    Saved,
+    /// Someone else updated the call since it was read: nothing was written.
+    Conflict,
+}
+
+/// Calls and their transcripts.
+#[async_trait]
+pub trait CallRepository: Send + Sync {
+    /// Stores a new call and its first transcript lines, atomically.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn insert(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), RepositoryError>;
+
+    /// The organisation's call with this id.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: CallId,
+    ) -> Result<Option<Call>, RepositoryError>;
+
+    /// The organisation's most recent call with this session key.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_by_session(
+        &self,
+        organization: OrganizationId,
+        session_key: &str,
+    ) -> Result<Option<Call>, RepositoryError>;
+
+    /// Writes `call` (status, conversation, end, `updated_at`, and `version`, which the caller
+    /// has bumped) if the stored version is still `expected_version`, and appends `turns` after
+    /// the existing ones, atomically.
+    ///
+    /// # Errors
+    /// Only on storage failure; a lost race is `Ok(Conflict)`.
+    async fn save(
+        &self,
+        call: &Call,
+        expected_version: i64,
+        turns: &[NewCallTurn],
+    ) -> Result<SaveCallOutcome, RepositoryError>;
+
+    /// The call's transcript, in order.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn turns(&self, call: CallId) -> Result<Vec<CallTurn>, RepositoryError>;
 }

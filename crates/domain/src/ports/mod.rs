@@ -9,8 +9,8 @@ mod repositories;
 mod security;
 
 pub use agents::{
-    AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
-    ScenarioRepository,
+    AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
+    SavePhoneNumberError, ScenarioRepository,
 };
 pub use clock::{Clock, SystemClock};
 pub use language_model::{

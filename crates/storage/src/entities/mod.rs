@@ -1,6 +1,8 @@
 //! sea-orm entities, one module per table. They stay inside this crate.
 
 pub mod agent;
+pub mod call;
+pub mod call_turn;
 pub mod knowledge_document;
 pub mod knowledge_vector;
 pub mod organization;

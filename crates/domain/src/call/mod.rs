@@ -1,0 +1,10 @@
+//! Calls: their record, transcript and latencies, and the service that starts text calls,
+//! answers their turns through the conversation engine, and ends them.
+
+mod model;
+mod service;
+
+pub use model::{
+    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+};
+pub use service::{CallError, CallPorts, CallService, CallStart, CallTarget, Opened, TurnAnswer};

@@ -1,0 +1,135 @@
+//! A call as stored: who, what, when, its status, its conversation and its transcript.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::conversation::ConversationState;
+use crate::ids::{AgentId, CallId, OrganizationId};
+
+macro_rules! name_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            /// The stored and displayed name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            /// Parses a stored or submitted name.
+            ///
+            /// # Errors
+            /// A sentence listing the valid names.
+            pub fn parse(raw: &str) -> Result<Self, String> {
+                match raw.trim().to_ascii_lowercase().as_str() {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "{other:?} is not one of {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+name_enum!(
+    /// Where a call happens.
+    CallChannel { Text => "text", Web => "web", Phone => "phone" }
+);
+name_enum!(
+    /// Who called whom.
+    CallDirection { Inbound => "inbound", Outbound => "outbound" }
+);
+name_enum!(
+    /// Where a call is in its life: queued, then in progress, then completed or failed.
+    CallStatus { Queued => "queued", InProgress => "in_progress", Completed => "completed", Failed => "failed" }
+);
+name_enum!(
+    /// Who said a transcript line.
+    Speaker { Agent => "agent", Customer => "customer" }
+);
+
+/// How long a turn took, in milliseconds from the caller's words.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnLatency {
+    /// Until the first token of the reply.
+    pub first_token_ms: Option<u64>,
+    /// Until the whole reply.
+    pub total_ms: u64,
+}
+
+/// One line of a transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallTurn {
+    pub call_id: CallId,
+    /// 0-based position in the transcript.
+    pub index: u32,
+    pub speaker: Speaker,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    /// For agent turns answering the caller.
+    pub latency: Option<TurnLatency>,
+}
+
+/// A transcript line to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewCallTurn {
+    pub speaker: Speaker,
+    pub text: String,
+    pub at: DateTime<Utc>,
+    pub latency: Option<TurnLatency>,
+}
+
+/// A call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: CallId,
+    pub organization_id: OrganizationId,
+    pub agent_id: Option<AgentId>,
+    /// The agent's name when the call started, kept after the agent is renamed or deleted.
+    pub agent_name: Option<String>,
+    /// A built-in scenario's name or a custom scenario's id.
+    pub scenario: Option<String>,
+    pub channel: CallChannel,
+    pub direction: CallDirection,
+    pub status: CallStatus,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    /// A client's own key for the conversation (seed 000's chat session id).
+    pub session_key: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    /// What the engine needs to continue: the agent and scenario as they were at the start, and
+    /// the dialogue so far.
+    pub context: serde_json::Value,
+    pub conversation: ConversationState,
+    /// Bumped by every update, so two concurrent turns of one call cannot both apply.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Call {
+    /// Whether the call still takes turns.
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, CallStatus::Queued | CallStatus::InProgress)
+    }
+
+    /// Marks the call ended now.
+    pub fn finish(&mut self, status: CallStatus, reason: &str, at: DateTime<Utc>) {
+        self.status = status;
+        self.end_reason = Some(reason.to_owned());
+        self.ended_at = Some(at);
+    }
+}

@@ -1,0 +1,473 @@
+//! The call use cases: start a call with an agent or a scenario, answer its turns, end it. Every
+//! turn is in the database before its answer is returned.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{
+    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+};
+use crate::agent::{AgentConfig, AgentError, AgentStatus};
+use crate::conversation::{CallContext, ConversationEngine, ConversationError, Reply};
+use crate::ids::{AgentId, CallId, OrganizationId, UserId};
+use crate::page::PageRequest;
+use crate::ports::{
+    AccountRepository, AgentRepository, CallRepository, Clock, LlmError, RepositoryError,
+    SaveCallOutcome,
+};
+use crate::scenario::{ScenarioError, ScenarioService, ScenarioSettings, builtin_scenario};
+use crate::validation::ValidationErrors;
+
+/// The scenario a call runs with when neither an agent nor a scenario is named and the
+/// organisation has no active agent.
+const FALLBACK_SCENARIO: &str = "sales";
+
+/// Who answers a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallTarget {
+    Agent(AgentId),
+    /// A built-in scenario's name or one of the user's custom scenario ids.
+    Scenario(String),
+    /// The organisation's most recently created active agent, else the built-in sales scenario.
+    Default,
+}
+
+/// What starting a call needs.
+#[derive(Clone, Debug)]
+pub struct CallStart {
+    pub target: CallTarget,
+    pub channel: CallChannel,
+    pub direction: CallDirection,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub session_key: Option<String>,
+}
+
+/// A started call and what the agent said first.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    pub call: Call,
+    pub first_message: String,
+}
+
+/// The answer to one turn.
+#[derive(Clone, Debug)]
+pub struct TurnAnswer {
+    pub call: Call,
+    pub reply: Reply,
+    pub latency: TurnLatency,
+}
+
+/// Why a call operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("call not found")]
+    NotFound,
+    #[error("the call has ended")]
+    Ended,
+    #[error("agent not found")]
+    AgentNotFound,
+    #[error("scenario not found")]
+    ScenarioNotFound,
+    #[error("{0}")]
+    AgentUnavailable(String),
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    /// Another turn of the same call is being answered.
+    #[error("another message of this call is being answered; send the next one after it")]
+    Busy,
+    #[error("this agent needs a language model: set {setting}, or give the agent a call flow")]
+    ModelNotConfigured { setting: &'static str },
+    #[error("{0}")]
+    ModelFailed(LlmError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<RepositoryError> for CallError {
+    fn from(e: RepositoryError) -> Self {
+        Self::Unexpected(e.0)
+    }
+}
+
+impl From<ConversationError> for CallError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::Ended => Self::Ended,
+            ConversationError::EmptyMessage => Self::EmptyMessage,
+            ConversationError::NotConfigured { setting } => Self::ModelNotConfigured { setting },
+            ConversationError::Model(e) => Self::ModelFailed(e),
+            ConversationError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
+}
+
+/// What a call keeps of the agent and scenario it started with, so it behaves the same until it
+/// ends, whatever happens to them meanwhile.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Snapshot {
+    organization_name: String,
+    time_zone: String,
+    agent: Option<AgentConfig>,
+    scenario: Option<ScenarioSettings>,
+}
+
+/// The ports the call service works through.
+#[derive(Clone)]
+pub struct CallPorts {
+    pub calls: Arc<dyn CallRepository>,
+    pub agents: Arc<dyn AgentRepository>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Calls of an organisation.
+#[derive(Clone)]
+pub struct CallService {
+    ports: CallPorts,
+    scenarios: ScenarioService,
+    engine: ConversationEngine,
+}
+
+fn context_of(call: &Call) -> Result<CallContext, CallError> {
+    let snapshot: Snapshot = serde_json::from_value(call.context.clone()).map_err(|e| {
+        anyhow::anyhow!("the stored context of call {} is unreadable: {e}", call.id)
+    })?;
+    Ok(CallContext {
+        organization_id: call.organization_id,
+        organization_name: snapshot.organization_name,
+        time_zone: snapshot.time_zone,
+        agent_id: call.agent_id,
+        agent: snapshot.agent,
+        scenario: snapshot.scenario,
+        customer_name: call.customer_name.clone(),
+        phone_number: call.phone_number.clone(),
+        started_at: call.started_at,
+    })
+}
+
+fn clean(value: Option<String>, field: &str, errors: &mut ValidationErrors) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
+    if value.chars().count() > 200 {
+        errors.add(field, "must be at most 200 characters");
+    }
+    Some(value)
+}
+
+fn elapsed_ms(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
+}
+
+impl CallService {
+    /// Wires the service to its ports.
+    #[must_use]
+    pub fn new(ports: CallPorts, scenarios: ScenarioService, engine: ConversationEngine) -> Self {
+        Self {
+            ports,
+            scenarios,
+            engine,
+        }
+    }
+
+    /// Starts a call: resolves who answers, opens the conversation, and stores the call with the
+    /// agent's first message.
+    ///
+    /// # Errors
+    /// `AgentNotFound`, `ScenarioNotFound`, `AgentUnavailable` (paused or inactive),
+    /// `ModelNotConfigured` or `ModelFailed` (the call is stored as failed).
+    pub async fn start(
+        &self,
+        organization: OrganizationId,
+        user: UserId,
+        start: CallStart,
+    ) -> Result<Opened, CallError> {
+        let mut errors = ValidationErrors::new();
+        let customer_name = clean(start.customer_name, "customer_name", &mut errors);
+        let phone_number = clean(start.phone_number, "phone_number", &mut errors);
+        let session_key = clean(start.session_key, "session_id", &mut errors);
+        errors.into_result(()).map_err(CallError::Invalid)?;
+
+        let (agent, scenario_name) = self.resolve(organization, start.target).await?;
+        let scenario =
+            match &scenario_name {
+                Some(name) => Some(self.scenarios.resolve(user, name).await.map_err(
+                    |e| match e {
+                        ScenarioError::NotFound => CallError::ScenarioNotFound,
+                        other => CallError::Unexpected(anyhow::anyhow!(other)),
+                    },
+                )?),
+                None => None,
+            };
+        let org = self
+            .ports
+            .accounts
+            .find_organization(organization)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("organisation {organization} is missing"))?;
+        let snapshot = Snapshot {
+            organization_name: org.name.clone(),
+            time_zone: org.time_zone.clone(),
+            agent: agent.as_ref().map(|a| a.config.clone()),
+            scenario: scenario.clone(),
+        };
+        let now = self.ports.clock.now();
+        let mut call = Call {
+            id: CallId::new(),
+            organization_id: organization,
+            agent_id: agent.as_ref().map(|a| a.id),
+            agent_name: agent.as_ref().map(|a| a.config.name.clone()),
+            scenario: scenario_name,
+            channel: start.channel,
+            direction: start.direction,
+            status: CallStatus::InProgress,
+            customer_name,
+            phone_number,
+            session_key,
+            started_at: now,
+            ended_at: None,
+            end_reason: None,
+            context: serde_json::to_value(&snapshot)
+                .map_err(|e| anyhow::anyhow!("call context does not serialise: {e}"))?,
+            conversation: Default::default(),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let context = context_of(&call)?;
+        match self.engine.open(&context, &mut |_| {}).await {
+            Ok((conversation, opening)) => {
+                call.conversation = conversation;
+                let at = self.ports.clock.now();
+                if let Some(reason) = &opening.end_reason {
+                    call.finish(CallStatus::Completed, reason.as_str(), at);
+                }
+                let turns: Vec<NewCallTurn> = (!opening.text.is_empty())
+                    .then(|| NewCallTurn {
+                        speaker: Speaker::Agent,
+                        text: opening.text.clone(),
+                        at,
+                        latency: None,
+                    })
+                    .into_iter()
+                    .collect();
+                self.ports.calls.insert(&call, &turns).await?;
+                Ok(Opened {
+                    call,
+                    first_message: opening.text,
+                })
+            }
+            Err(ConversationError::Model(e)) => {
+                // A call that could not even start is still a call the organisation made.
+                call.finish(
+                    CallStatus::Failed,
+                    "model_unavailable",
+                    self.ports.clock.now(),
+                );
+                self.ports.calls.insert(&call, &[]).await?;
+                Err(CallError::ModelFailed(e))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The agent (if any) and scenario name (if any) that answer.
+    async fn resolve(
+        &self,
+        organization: OrganizationId,
+        target: CallTarget,
+    ) -> Result<(Option<crate::agent::Agent>, Option<String>), CallError> {
+        match target {
+            CallTarget::Agent(id) => {
+                let agent = self
+                    .ports
+                    .agents
+                    .find(organization, id)
+                    .await?
+                    .ok_or(CallError::AgentNotFound)?;
+                agent.ensure_accepts_calls().map_err(|e| match e {
+                    AgentError::NotAcceptingCalls { .. } => {
+                        CallError::AgentUnavailable(e.to_string())
+                    }
+                    other => CallError::Unexpected(anyhow::anyhow!(other)),
+                })?;
+                Ok((Some(agent), None))
+            }
+            CallTarget::Scenario(name) => Ok((None, Some(name))),
+            CallTarget::Default => {
+                let page = PageRequest {
+                    page: 1,
+                    page_size: 1,
+                };
+                let newest = self
+                    .ports
+                    .agents
+                    .list(organization, Some(AgentStatus::Active), page)
+                    .await?
+                    .items
+                    .into_iter()
+                    .next();
+                match newest {
+                    Some(agent) => Ok((Some(agent), None)),
+                    None => Ok((
+                        None,
+                        builtin_scenario(FALLBACK_SCENARIO).map(|s| s.name.to_owned()),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Answers one caller message. The caller's words and the reply are stored before this
+    /// returns; when the model fails, the caller's words are stored and the call goes on.
+    ///
+    /// # Errors
+    /// `NotFound`, `Ended`, `EmptyMessage`, `Busy`, `ModelNotConfigured`, `ModelFailed`.
+    pub async fn respond(
+        &self,
+        organization: OrganizationId,
+        id: CallId,
+        message: &str,
+    ) -> Result<TurnAnswer, CallError> {
+        let mut call = self
+            .ports
+            .calls
+            .find(organization, id)
+            .await?
+            .ok_or(CallError::NotFound)?;
+        if !call.is_active() {
+            return Err(CallError::Ended);
+        }
+        if message.trim().is_empty() {
+            return Err(CallError::EmptyMessage);
+        }
+        let context = context_of(&call)?;
+        let clock = self.ports.clock.clone();
+        let asked_at = clock.now();
+        let mut first_token: Option<DateTime<Utc>> = None;
+        let mut sink = |_: &str| {
+            if first_token.is_none() {
+                first_token = Some(clock.now());
+            }
+        };
+        let outcome = self
+            .engine
+            .respond(&context, &mut call.conversation, message, &mut sink)
+            .await;
+        let answered_at = self.ports.clock.now();
+        let mut turns = vec![NewCallTurn {
+            speaker: Speaker::Customer,
+            text: message.trim().to_owned(),
+            at: asked_at,
+            latency: None,
+        }];
+        let expected = call.version;
+        call.version += 1;
+        call.updated_at = answered_at;
+        match outcome {
+            Ok(reply) => {
+                let latency = TurnLatency {
+                    first_token_ms: first_token.map(|t| elapsed_ms(asked_at, t)),
+                    total_ms: elapsed_ms(asked_at, answered_at),
+                };
+                if !reply.text.is_empty() {
+                    turns.push(NewCallTurn {
+                        speaker: Speaker::Agent,
+                        text: reply.text.clone(),
+                        at: answered_at,
+                        latency: Some(latency),
+                    });
+                }
+                if let Some(reason) = &reply.end_reason {
+                    call.finish(CallStatus::Completed, reason.as_str(), answered_at);
+                }
+                self.save(&call, expected, &turns).await?;
+                Ok(TurnAnswer {
+                    call,
+                    reply,
+                    latency,
+                })
+            }
+            Err(e @ (ConversationError::Model(_) | ConversationError::NotConfigured { .. })) => {
+                self.save(&call, expected, &turns).await?;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn save(
+        &self,
+        call: &Call,
+        expected: i64,
+        turns: &[NewCallTurn],
+    ) -> Result<(), CallError> {
+        match self.ports.calls.save(call, expected, turns).await? {
+            SaveCallOutcome::Saved => Ok(()),
+            SaveCallOutcome::Conflict => Err(CallError::Busy),
+        }
+    }
+
+    /// Ends a call at the client's request (idempotent: an ended call is returned as it is).
+    ///
+    /// # Errors
+    /// `NotFound`, or `Busy` when a turn is being answered.
+    pub async fn end(&self, organization: OrganizationId, id: CallId) -> Result<Call, CallError> {
+        let mut call = self
+            .ports
+            .calls
+            .find(organization, id)
+            .await?
+            .ok_or(CallError::NotFound)?;
+        if !call.is_active() {
+            return Ok(call);
+        }
+        let now = self.ports.clock.now();
+        let expected = call.version;
+        call.version += 1;
+        call.updated_at = now;
+        call.finish(CallStatus::Completed, "ended_by_client", now);
+        self.save(&call, expected, &[]).await?;
+        Ok(call)
+    }
+
+    /// A call and its transcript.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn get(
+        &self,
+        organization: OrganizationId,
+        id: CallId,
+    ) -> Result<(Call, Vec<CallTurn>), CallError> {
+        let call = self
+            .ports
+            .calls
+            .find(organization, id)
+            .await?
+            .ok_or(CallError::NotFound)?;
+        let turns = self.ports.calls.turns(call.id).await?;
+        Ok((call, turns))
+    }
+
+    /// The organisation's latest call for a client's session key, if any.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn find_session(
+        &self,
+        organization: OrganizationId,
+        session_key: &str,
+    ) -> Result<Option<Call>, CallError> {
+        Ok(self
+            .ports
+            .calls
+            .find_by_session(organization, session_key)
+            .await?)
+    }
+}

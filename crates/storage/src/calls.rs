@@ -1,0 +1,233 @@
+//! `CallRepository` on sea-orm.
+
+use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use switchboard_domain::call::{
+    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+};
+use switchboard_domain::ids::{AgentId, CallId, OrganizationId};
+use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome};
+
+use crate::Database;
+use crate::accounts::unexpected;
+use crate::entities::{call, call_turn};
+
+/// Calls and transcripts in the application database.
+#[derive(Clone, Debug)]
+pub struct SeaOrmCalls {
+    db: Database,
+}
+
+impl SeaOrmCalls {
+    /// An adapter over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+fn stored<T>(what: &str, id: uuid::Uuid, parsed: Result<T, String>) -> Result<T, RepositoryError> {
+    parsed.map_err(|e| RepositoryError(anyhow::anyhow!("stored {what} of call {id}: {e}")))
+}
+
+fn call_from_row(row: call::Model) -> Result<Call, RepositoryError> {
+    Ok(Call {
+        id: CallId::from_uuid(row.id),
+        organization_id: OrganizationId::from_uuid(row.organization_id),
+        agent_id: row.agent_id.map(AgentId::from_uuid),
+        agent_name: row.agent_name,
+        scenario: row.scenario,
+        channel: stored("channel", row.id, CallChannel::parse(&row.channel))?,
+        direction: stored("direction", row.id, CallDirection::parse(&row.direction))?,
+        status: stored("status", row.id, CallStatus::parse(&row.status))?,
+        customer_name: row.customer_name,
+        phone_number: row.phone_number,
+        session_key: row.session_key,
+        started_at: row.started_at,
+        ended_at: row.ended_at,
+        end_reason: row.end_reason,
+        context: row.context,
+        conversation: serde_json::from_value(row.conversation).map_err(|e| {
+            anyhow::anyhow!("stored conversation of call {} is unreadable: {e}", row.id)
+        })?,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn turn_from_row(row: call_turn::Model) -> Result<CallTurn, RepositoryError> {
+    let latency = row.total_ms.map(|total| TurnLatency {
+        first_token_ms: row.first_token_ms.and_then(|ms| u64::try_from(ms).ok()),
+        total_ms: u64::try_from(total).unwrap_or(0),
+    });
+    Ok(CallTurn {
+        call_id: CallId::from_uuid(row.call_id),
+        index: u32::try_from(row.turn_index).unwrap_or(0),
+        speaker: stored("speaker", row.call_id, Speaker::parse(&row.speaker))?,
+        text: row.text,
+        at: row.at,
+        latency,
+    })
+}
+
+fn conversation_json(call: &Call) -> Result<serde_json::Value, RepositoryError> {
+    serde_json::to_value(&call.conversation)
+        .map_err(|e| RepositoryError(anyhow::anyhow!("conversation does not serialise: {e}")))
+}
+
+fn to_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// Appends turns after the `existing` ones.
+async fn append_turns(
+    connection: &impl ConnectionTrait,
+    call: CallId,
+    existing: u64,
+    turns: &[NewCallTurn],
+) -> Result<(), RepositoryError> {
+    if turns.is_empty() {
+        return Ok(());
+    }
+    let rows = turns
+        .iter()
+        .enumerate()
+        .map(|(offset, turn)| call_turn::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            call_id: Set(call.as_uuid()),
+            turn_index: Set(i32::try_from(existing + offset as u64).unwrap_or(i32::MAX)),
+            speaker: Set(turn.speaker.as_str().to_owned()),
+            text: Set(turn.text.clone()),
+            at: Set(turn.at),
+            first_token_ms: Set(turn.latency.and_then(|l| l.first_token_ms).map(to_i64)),
+            total_ms: Set(turn.latency.map(|l| to_i64(l.total_ms))),
+        });
+    call_turn::Entity::insert_many(rows)
+        .exec_without_returning(connection)
+        .await
+        .map_err(unexpected)?;
+    Ok(())
+}
+
+#[async_trait]
+impl CallRepository for SeaOrmCalls {
+    async fn insert(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), RepositoryError> {
+        let txn = self.db.connection().begin().await.map_err(unexpected)?;
+        call::Entity::insert(call::ActiveModel {
+            id: Set(call.id.as_uuid()),
+            organization_id: Set(call.organization_id.as_uuid()),
+            agent_id: Set(call.agent_id.map(|a| a.as_uuid())),
+            agent_name: Set(call.agent_name.clone()),
+            scenario: Set(call.scenario.clone()),
+            channel: Set(call.channel.as_str().to_owned()),
+            direction: Set(call.direction.as_str().to_owned()),
+            status: Set(call.status.as_str().to_owned()),
+            customer_name: Set(call.customer_name.clone()),
+            phone_number: Set(call.phone_number.clone()),
+            session_key: Set(call.session_key.clone()),
+            started_at: Set(call.started_at),
+            ended_at: Set(call.ended_at),
+            end_reason: Set(call.end_reason.clone()),
+            context: Set(call.context.clone()),
+            conversation: Set(conversation_json(call)?),
+            version: Set(call.version),
+            created_at: Set(call.created_at),
+            updated_at: Set(call.updated_at),
+        })
+        .exec_without_returning(&txn)
+        .await
+        .map_err(unexpected)?;
+        append_turns(&txn, call.id, 0, turns).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(())
+    }
+
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: CallId,
+    ) -> Result<Option<Call>, RepositoryError> {
+        call::Entity::find_by_id(id.as_uuid())
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(call_from_row)
+            .transpose()
+    }
+
+    async fn find_by_session(
+        &self,
+        organization: OrganizationId,
+        session_key: &str,
+    ) -> Result<Option<Call>, RepositoryError> {
+        call::Entity::find()
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(call::Column::SessionKey.eq(session_key))
+            .order_by_desc(call::Column::StartedAt)
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(call_from_row)
+            .transpose()
+    }
+
+    async fn save(
+        &self,
+        call: &Call,
+        expected_version: i64,
+        turns: &[NewCallTurn],
+    ) -> Result<SaveCallOutcome, RepositoryError> {
+        let txn = self.db.connection().begin().await.map_err(unexpected)?;
+        // The version guard makes the update a compare-and-set: of two turns of one call
+        // answered at once, only the first to commit is stored.
+        let updated = call::Entity::update_many()
+            .col_expr(call::Column::Status, Expr::value(call.status.as_str()))
+            .col_expr(call::Column::EndedAt, Expr::value(call.ended_at))
+            .col_expr(
+                call::Column::EndReason,
+                Expr::value(call.end_reason.clone()),
+            )
+            .col_expr(
+                call::Column::Conversation,
+                Expr::value(conversation_json(call)?),
+            )
+            .col_expr(call::Column::Version, Expr::value(call.version))
+            .col_expr(call::Column::UpdatedAt, Expr::value(call.updated_at))
+            .filter(call::Column::Id.eq(call.id.as_uuid()))
+            .filter(call::Column::OrganizationId.eq(call.organization_id.as_uuid()))
+            .filter(call::Column::Version.eq(expected_version))
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?;
+        if updated.rows_affected != 1 {
+            txn.rollback().await.map_err(unexpected)?;
+            return Ok(SaveCallOutcome::Conflict);
+        }
+        let existing = call_turn::Entity::find()
+            .filter(call_turn::Column::CallId.eq(call.id.as_uuid()))
+            .count(&txn)
+            .await
+            .map_err(unexpected)?;
+        append_turns(&txn, call.id, existing, turns).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(SaveCallOutcome::Saved)
+    }
+
+    async fn turns(&self, call: CallId) -> Result<Vec<CallTurn>, RepositoryError> {
+        call_turn::Entity::find()
+            .filter(call_turn::Column::CallId.eq(call.as_uuid()))
+            .order_by_asc(call_turn::Column::TurnIndex)
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(turn_from_row)
+            .collect()
+    }
+}

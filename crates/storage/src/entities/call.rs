@@ -1,0 +1,33 @@
+//! The `calls` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "calls")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub agent_id: Option<Uuid>,
+    pub agent_name: Option<String>,
+    pub scenario: Option<String>,
+    pub channel: String,
+    pub direction: String,
+    pub status: String,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub session_key: Option<String>,
+    pub started_at: DateTimeUtc,
+    pub ended_at: Option<DateTimeUtc>,
+    pub end_reason: Option<String>,
+    pub context: Json,
+    pub conversation: Json,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

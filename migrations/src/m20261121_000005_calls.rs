@@ -1,0 +1,174 @@
+//! Calls and their transcripts.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Organizations {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Calls {
+    Table,
+    Id,
+    OrganizationId,
+    AgentId,
+    AgentName,
+    Scenario,
+    Channel,
+    Direction,
+    Status,
+    CustomerName,
+    PhoneNumber,
+    SessionKey,
+    StartedAt,
+    EndedAt,
+    EndReason,
+    Context,
+    Conversation,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum CallTurns {
+    Table,
+    Id,
+    CallId,
+    TurnIndex,
+    Speaker,
+    Text,
+    At,
+    FirstTokenMs,
+    TotalMs,
+}
+
+fn timestamp(column: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(column)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
+}
+
+fn text_null(column: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(column).string().null().take()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Calls::Table)
+                    .col(ColumnDef::new(Calls::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Calls::OrganizationId).uuid().not_null())
+                    // No foreign key: agents are only ever hidden, and a call outlives its agent.
+                    .col(ColumnDef::new(Calls::AgentId).uuid().null())
+                    .col(text_null(Calls::AgentName))
+                    .col(text_null(Calls::Scenario))
+                    .col(ColumnDef::new(Calls::Channel).string().not_null())
+                    .col(ColumnDef::new(Calls::Direction).string().not_null())
+                    .col(ColumnDef::new(Calls::Status).string().not_null())
+                    .col(text_null(Calls::CustomerName))
+                    .col(text_null(Calls::PhoneNumber))
+                    .col(text_null(Calls::SessionKey))
+                    .col(timestamp(Calls::StartedAt))
+                    .col(
+                        ColumnDef::new(Calls::EndedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(text_null(Calls::EndReason))
+                    .col(ColumnDef::new(Calls::Context).json_binary().not_null())
+                    .col(ColumnDef::new(Calls::Conversation).json_binary().not_null())
+                    .col(
+                        ColumnDef::new(Calls::Version)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(timestamp(Calls::CreatedAt))
+                    .col(timestamp(Calls::UpdatedAt))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Calls::Table, Calls::OrganizationId)
+                            .to(Organizations::Table, Organizations::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        for (name, columns) in [
+            (
+                "ix_calls_organization_started",
+                vec![Calls::OrganizationId, Calls::StartedAt],
+            ),
+            (
+                "ix_calls_organization_agent",
+                vec![Calls::OrganizationId, Calls::AgentId],
+            ),
+            (
+                "ix_calls_organization_session",
+                vec![Calls::OrganizationId, Calls::SessionKey],
+            ),
+        ] {
+            let mut index = Index::create().name(name).table(Calls::Table).to_owned();
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(CallTurns::Table)
+                    .col(
+                        ColumnDef::new(CallTurns::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(CallTurns::CallId).uuid().not_null())
+                    .col(ColumnDef::new(CallTurns::TurnIndex).integer().not_null())
+                    .col(ColumnDef::new(CallTurns::Speaker).string().not_null())
+                    .col(ColumnDef::new(CallTurns::Text).text().not_null())
+                    .col(timestamp(CallTurns::At))
+                    .col(ColumnDef::new(CallTurns::FirstTokenMs).big_integer().null())
+                    .col(ColumnDef::new(CallTurns::TotalMs).big_integer().null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(CallTurns::Table, CallTurns::CallId)
+                            .to(Calls::Table, Calls::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ux_call_turns_call_index")
+                    .table(CallTurns::Table)
+                    .col(CallTurns::CallId)
+                    .col(CallTurns::TurnIndex)
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(CallTurns::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Calls::Table).to_owned())
+            .await
+    }
+}
