@@ -2,6 +2,7 @@
 
 mod agents;
 mod auth;
+mod calls;
 mod errors;
 mod health;
 mod knowledge;

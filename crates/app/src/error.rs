@@ -11,6 +11,7 @@ use serde::Serialize;
 use switchboard_domain::ValidationErrors;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
+use switchboard_domain::call::CallError;
 use switchboard_domain::knowledge::KnowledgeError;
 use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::RepositoryError;
@@ -190,6 +191,24 @@ impl From<PhoneNumberError> for ApiError {
             PhoneNumberError::Invalid(errors) => Self::Invalid(errors),
             PhoneNumberError::NumberTaken => Self::Conflict(e.to_string()),
             PhoneNumberError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<CallError> for ApiError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::NotFound
+            | CallError::Ended
+            | CallError::AgentNotFound
+            | CallError::ScenarioNotFound => Self::NotFound(e.to_string()),
+            CallError::EmptyMessage => Self::BadRequest(e.to_string()),
+            CallError::Invalid(errors) => Self::Invalid(errors),
+            CallError::AgentUnavailable(_) | CallError::Busy => Self::Conflict(e.to_string()),
+            CallError::ModelNotConfigured { .. } | CallError::ModelFailed(_) => {
+                Self::ServiceUnavailable(e.to_string())
+            }
+            CallError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! to the domain's ports. Handlers parse, call one service, and map the result; the rules live in
 //! `switchboard-domain`.
 
+pub mod adapters;
 pub mod cli;
 pub mod error;
 pub mod http;

@@ -12,18 +12,21 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::call::{CallPorts, CallService};
+use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_local::{LexicalEmbedder, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmDocuments, SeaOrmPhoneNumbers, SeaOrmScenarios,
-    SeaOrmSessions, SeaOrmVectorStore,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmPhoneNumbers,
+    SeaOrmScenarios, SeaOrmSessions, SeaOrmVectorStore,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
+use crate::adapters::HttpToolInvoker;
 use crate::error::{self, ApiError};
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
@@ -152,8 +155,9 @@ impl Application {
                 i64::try_from(settings.refresh_token_ttl_secs).unwrap_or(i64::MAX),
             ),
         };
+        let accounts = Arc::new(SeaOrmAccounts::new(database.clone()));
         let auth = AuthService::new(
-            Arc::new(SeaOrmAccounts::new(database.clone())),
+            accounts.clone(),
             Arc::new(SeaOrmSessions::new(database.clone())),
             Arc::new(Argon2Hasher::new()?),
             Arc::new(JwtTokens::new(&secret)),
@@ -178,6 +182,22 @@ impl Application {
             Arc::new(SeaOrmScenarios::new(database.clone())),
             clock.clone(),
         );
+        let engine = ConversationEngine::new(
+            None,
+            Arc::new(knowledge.clone()),
+            Arc::new(HttpToolInvoker::new()?),
+            clock.clone(),
+        );
+        let calls = CallService::new(
+            CallPorts {
+                calls: Arc::new(SeaOrmCalls::new(database.clone())),
+                agents: agent_repository.clone(),
+                accounts: accounts.clone(),
+                clock: clock.clone(),
+            },
+            scenarios.clone(),
+            engine,
+        );
         let phone_numbers = PhoneNumberService::new(
             Arc::new(SeaOrmPhoneNumbers::new(database.clone())),
             agent_repository,
@@ -192,6 +212,7 @@ impl Application {
             scenarios,
             phone_numbers,
             knowledge,
+            calls,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
         });
         let metrics = web::Data::new(Metrics::new()?);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
+use switchboard_domain::call::CallService;
 use switchboard_domain::knowledge::KnowledgeService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::RateLimiter;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub scenarios: ScenarioService,
     pub phone_numbers: PhoneNumberService,
     pub knowledge: KnowledgeService,
+    pub calls: CallService,
     pub limiter: Arc<dyn RateLimiter>,
 }
 

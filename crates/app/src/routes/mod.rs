@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod calls;
 mod docs;
 mod health;
 pub mod knowledge;
@@ -35,6 +36,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "agents", description = "Agents, their configuration and call flows"),
         (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
         (name = "phone-numbers", description = "Numbers and the agents that answer them"),
+        (name = "calls", description = "Calls: start, talk, end, read"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -117,6 +119,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(phone_numbers::list_numbers_array)
             .configure(phone_number_routes),
     );
+    cfg.service(
+        scope::scope("/api/v1/calls")
+            .service(calls::start_call)
+            .service(calls::get_call)
+            .service(calls::send_message)
+            .service(calls::end_call),
+    )
+    .service(
+        scope::scope("/api/v1/sales")
+            .service(calls::sales_start)
+            .service(calls::sales_respond)
+            .service(calls::sales_conversation),
+    )
+    .service(scope::scope("/conversations").service(calls::session_message))
+    .service(scope::scope("/api/test").service(calls::test_agent));
     cfg.service(
         scope::scope("/api/v1/knowledge")
             .service(knowledge::upload_documents)

@@ -1,0 +1,639 @@
+//! Text calls: the canonical `/api/v1/calls`, seed 002's `/api/v1/sales/...`, seed 000's
+//! `/conversations/{session_id}/message` and seed 001's `/api/test/agent/{id}`. Every turn is
+//! stored before it is answered.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::call::{
+    Call, CallChannel, CallDirection, CallStart, CallTarget, CallTurn, TurnAnswer, TurnLatency,
+};
+use switchboard_domain::ids::{AgentId, CallId};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::http::extract::CurrentUser;
+use crate::http::json::ApiJson;
+use crate::routes::knowledge::SearchResultView;
+use crate::routes::parse_path_id;
+use crate::state::AppState;
+
+/// Starts a call.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct StartCallRequest {
+    /// `text` (the default); voice channels start through their own routes.
+    pub channel: Option<String>,
+    /// The agent who answers; without it, `scenario`, else the organisation's newest active agent.
+    pub agent_id: Option<String>,
+    /// A built-in scenario's name (`sales`, `support`, `appointment`) or a custom scenario id.
+    #[serde(alias = "scenario_id")]
+    pub scenario: Option<String>,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    /// `inbound` (default) or `outbound`.
+    pub direction: Option<String>,
+}
+
+/// A caller's message.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MessageRequest {
+    #[serde(alias = "text")]
+    pub message: String,
+}
+
+/// How long a turn took.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LatencyView {
+    pub first_token_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+impl From<TurnLatency> for LatencyView {
+    fn from(l: TurnLatency) -> Self {
+        Self {
+            first_token_ms: l.first_token_ms,
+            total_ms: l.total_ms,
+        }
+    }
+}
+
+/// One line of a transcript.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnView {
+    pub index: u32,
+    /// `agent` or `customer`.
+    pub speaker: &'static str,
+    pub text: String,
+    pub timestamp: DateTime<Utc>,
+    pub latency: Option<LatencyView>,
+}
+
+impl From<CallTurn> for TurnView {
+    fn from(t: CallTurn) -> Self {
+        Self {
+            index: t.index,
+            speaker: t.speaker.as_str(),
+            text: t.text,
+            timestamp: t.at,
+            latency: t.latency.map(Into::into),
+        }
+    }
+}
+
+/// A call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallView {
+    pub id: String,
+    /// The same as `id`.
+    pub call_id: String,
+    pub agent_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub scenario: Option<String>,
+    /// `text`, `web` or `phone`.
+    pub channel: &'static str,
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// `queued`, `in_progress`, `completed` or `failed`.
+    pub status: &'static str,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub session_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    pub duration_seconds: Option<i64>,
+    /// What the agent said first (on start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<String>,
+    /// The transcript (on reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Vec<TurnView>>,
+}
+
+impl CallView {
+    fn new(call: Call, first_message: Option<String>, turns: Option<Vec<CallTurn>>) -> Self {
+        Self {
+            id: call.id.to_string(),
+            call_id: call.id.to_string(),
+            agent_id: call.agent_id.map(|a| a.to_string()),
+            agent_name: call.agent_name,
+            scenario: call.scenario,
+            channel: call.channel.as_str(),
+            direction: call.direction.as_str(),
+            status: call.status.as_str(),
+            customer_name: call.customer_name,
+            phone_number: call.phone_number,
+            session_id: call.session_key,
+            started_at: call.started_at,
+            ended_at: call.ended_at,
+            end_reason: call.end_reason,
+            duration_seconds: call
+                .ended_at
+                .map(|end| (end - call.started_at).num_seconds()),
+            first_message,
+            transcript: turns.map(|turns| turns.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// The agent's answer to a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnResponse {
+    pub reply: String,
+    pub should_end_call: bool,
+    pub end_reason: Option<&'static str>,
+    /// The call's status after the turn.
+    pub status: &'static str,
+    /// Knowledge chunks the agent was given this turn.
+    pub chunks: Vec<SearchResultView>,
+    pub tools_called: Vec<String>,
+    pub transfer_to: Option<String>,
+    pub latency: LatencyView,
+}
+
+impl From<TurnAnswer> for TurnResponse {
+    fn from(a: TurnAnswer) -> Self {
+        Self {
+            reply: a.reply.text,
+            should_end_call: a.reply.should_end_call,
+            end_reason: a.reply.end_reason.as_ref().map(|r| r.as_str()),
+            status: a.call.status.as_str(),
+            chunks: a.reply.knowledge.into_iter().map(Into::into).collect(),
+            tools_called: a.reply.tools_called,
+            transfer_to: a.reply.transfer_to,
+            latency: a.latency.into(),
+        }
+    }
+}
+
+fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, ApiError> {
+    match (
+        agent_id.map(str::trim).filter(|a| !a.is_empty()),
+        scenario.map(str::trim).filter(|s| !s.is_empty()),
+    ) {
+        (Some(agent), _) => {
+            Ok(CallTarget::Agent(agent.parse::<AgentId>().map_err(
+                |_| ApiError::NotFound("agent not found".into()),
+            )?))
+        }
+        (None, Some(scenario)) => Ok(CallTarget::Scenario(scenario.to_owned())),
+        (None, None) => Ok(CallTarget::Default),
+    }
+}
+
+/// Starts a text call; the answer carries the agent's first message.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    request_body = StartCallRequest,
+    responses(
+        (status = 201, description = "The call, with first_message", body = CallView),
+        (status = 404, description = "No such agent or scenario", body = ErrorBody),
+        (status = 409, description = "The agent is paused or inactive", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+        (status = 503, description = "The agent needs a language model that is not configured or not answering", body = ErrorBody),
+    )
+)]
+#[post("")]
+pub async fn start_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    body: ApiJson<StartCallRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let channel = match body.channel.as_deref() {
+        None => CallChannel::Text,
+        Some(raw) => match CallChannel::parse(raw) {
+            Ok(CallChannel::Text) => CallChannel::Text,
+            Ok(_) => return Err(ApiError::field("channel", "only text calls start here")),
+            Err(message) => return Err(ApiError::field("channel", message)),
+        },
+    };
+    let direction = body
+        .direction
+        .as_deref()
+        .map(CallDirection::parse)
+        .transpose()
+        .map_err(|m| ApiError::field("direction", m))?
+        .unwrap_or(CallDirection::Inbound);
+    let opened = state
+        .calls
+        .start(
+            user.0.organization_id,
+            user.0.user_id,
+            CallStart {
+                target: target(body.agent_id.as_deref(), body.scenario.as_deref())?,
+                channel,
+                direction,
+                customer_name: body.customer_name,
+                phone_number: body.phone_number,
+                session_key: None,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(CallView::new(opened.call, Some(opened.first_message), None)))
+}
+
+/// A call with its transcript.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The call", body = CallView),
+        (status = 404, description = "No such call in your organisation", body = ErrorBody),
+    )
+)]
+#[get("/{call_id}")]
+pub async fn get_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CallView>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
+    Ok(web::Json(CallView::new(call, None, Some(turns))))
+}
+
+/// Sends the caller's message and returns the agent's reply.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    request_body = MessageRequest,
+    responses(
+        (status = 200, description = "The reply", body = TurnResponse),
+        (status = 400, description = "Empty message", body = ErrorBody),
+        (status = 404, description = "No such call, or it has ended", body = ErrorBody),
+        (status = 409, description = "Another message of this call is being answered", body = ErrorBody),
+        (status = 503, description = "The language model is not configured or not answering; the message is kept", body = ErrorBody),
+    )
+)]
+#[post("/{call_id}/messages")]
+pub async fn send_message(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: ApiJson<MessageRequest>,
+) -> Result<web::Json<TurnResponse>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let answer = state
+        .calls
+        .respond(user.0.organization_id, id, &body.message)
+        .await?;
+    Ok(web::Json(answer.into()))
+}
+
+/// Ends a call (an ended call is returned as it is).
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The ended call", body = CallView),
+        (status = 404, description = "No such call in your organisation", body = ErrorBody),
+    )
+)]
+#[post("/{call_id}/end")]
+pub async fn end_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CallView>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let call = state.calls.end(user.0.organization_id, id).await?;
+    Ok(web::Json(CallView::new(call, None, None)))
+}
+
+/// Seed 002's clients send a 400 for a malformed body or missing fields.
+fn as_bad_request(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Invalid(errors) => ApiError::BadRequest(errors.to_string()),
+        ApiError::Unprocessable(detail) => ApiError::BadRequest(detail),
+        other => other,
+    }
+}
+
+/// Seed 002: starts a sales call.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SalesStartRequest {
+    #[schema(example = "123-456-7890")]
+    pub phone_number: String,
+    #[schema(example = "John Doe")]
+    pub customer_name: String,
+    /// The agent; default: the organisation's newest active agent, else the sales scenario.
+    pub agent_id: Option<String>,
+}
+
+/// Seed 002's answer to a start.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesStarted {
+    pub call_id: String,
+    pub first_message: String,
+}
+
+/// Seed 002's answer to a turn.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesReply {
+    pub reply: String,
+    pub should_end_call: bool,
+}
+
+/// One line of seed 002's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryLine {
+    pub speaker: &'static str,
+    pub text: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Seed 002's conversation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesConversation {
+    pub call_id: String,
+    pub customer_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub history: Vec<HistoryLine>,
+    pub is_active: bool,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// Seed 002: starts a sales call and returns the agent's greeting.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    request_body = SalesStartRequest,
+    responses(
+        (status = 201, description = "Started", body = SalesStarted),
+        (status = 400, description = "Malformed body or missing fields", body = ErrorBody),
+        (status = 503, description = "The language model is not available", body = ErrorBody),
+    )
+)]
+#[post("/start-call")]
+pub async fn sales_start(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    body: Result<ApiJson<SalesStartRequest>, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(as_bad_request)?.into_inner();
+    let opened = state
+        .calls
+        .start(
+            user.0.organization_id,
+            user.0.user_id,
+            CallStart {
+                target: target(body.agent_id.as_deref(), None)?,
+                channel: CallChannel::Text,
+                direction: CallDirection::Outbound,
+                customer_name: Some(body.customer_name),
+                phone_number: Some(body.phone_number),
+                session_key: None,
+            },
+        )
+        .await
+        .map_err(|e| as_bad_request(e.into()))?;
+    Ok(HttpResponse::Created().json(SalesStarted {
+        call_id: opened.call.id.to_string(),
+        first_message: opened.first_message,
+    }))
+}
+
+/// Seed 002: the customer's text message and the agent's reply.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    request_body = MessageRequest,
+    responses(
+        (status = 200, description = "The reply", body = SalesReply),
+        (status = 400, description = "Empty message", body = ErrorBody),
+        (status = 404, description = "No such call, or it has ended", body = ErrorBody),
+        (status = 503, description = "The language model is not available", body = ErrorBody),
+    )
+)]
+#[post("/respond/{call_id}")]
+pub async fn sales_respond(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Result<ApiJson<MessageRequest>, ApiError>,
+) -> Result<web::Json<SalesReply>, ApiError> {
+    let body = body.map_err(as_bad_request)?;
+    let id: CallId = parse_path_id(&path, "call")?;
+    let answer = state
+        .calls
+        .respond(user.0.organization_id, id, &body.message)
+        .await?;
+    Ok(web::Json(SalesReply {
+        reply: answer.reply.text,
+        should_end_call: answer.reply.should_end_call,
+    }))
+}
+
+/// Seed 002: the whole conversation of a call.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The conversation", body = SalesConversation),
+        (status = 404, description = "No such call", body = ErrorBody),
+    )
+)]
+#[get("/conversation/{call_id}")]
+pub async fn sales_conversation(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<SalesConversation>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
+    Ok(web::Json(SalesConversation {
+        call_id: call.id.to_string(),
+        is_active: call.is_active(),
+        customer_name: call.customer_name,
+        phone_number: call.phone_number,
+        history: turns
+            .into_iter()
+            .map(|t| HistoryLine {
+                speaker: t.speaker.as_str(),
+                text: t.text,
+                timestamp: t.at,
+            })
+            .collect(),
+        start_time: call.started_at,
+        end_time: call.ended_at,
+    }))
+}
+
+/// Seed 000: a message in a chat session with an agent.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionMessageRequest {
+    #[serde(alias = "text")]
+    pub message: String,
+    /// The agent; default: the organisation's newest active agent.
+    pub agent_id: Option<String>,
+}
+
+/// Seed 000: the agent's answer with the knowledge chunks it used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionReply {
+    pub session_id: String,
+    pub call_id: String,
+    /// The agent's reply (`reply` again, under the name seed 000 reads).
+    pub response: String,
+    pub reply: String,
+    /// The greeting, when this message opened the session.
+    pub first_message: Option<String>,
+    pub chunks: Vec<SearchResultView>,
+    pub should_end_call: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Seed 000: sends a message in a chat session; the first message of a session (or the first
+/// after its conversation ended) starts a new conversation.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("session_id" = String, Path, description = "The client's session id")),
+    request_body = SessionMessageRequest,
+    responses(
+        (status = 200, description = "The reply", body = SessionReply),
+        (status = 400, description = "Empty message", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        (status = 503, description = "The language model is not available", body = ErrorBody),
+    )
+)]
+#[post("/{session_id}/message")]
+pub async fn session_message(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: ApiJson<SessionMessageRequest>,
+) -> Result<web::Json<SessionReply>, ApiError> {
+    let body = body.into_inner();
+    let organization = user.0.organization_id;
+    let existing = state
+        .calls
+        .find_session(organization, &path)
+        .await?
+        .filter(Call::is_active);
+    let (call_id, first_message) = match existing {
+        Some(call) => (call.id, None),
+        None => {
+            let opened = state
+                .calls
+                .start(
+                    organization,
+                    user.0.user_id,
+                    CallStart {
+                        target: target(body.agent_id.as_deref(), None)?,
+                        channel: CallChannel::Text,
+                        direction: CallDirection::Inbound,
+                        customer_name: None,
+                        phone_number: None,
+                        session_key: Some(path.clone()),
+                    },
+                )
+                .await?;
+            (opened.call.id, Some(opened.first_message))
+        }
+    };
+    let answer = state
+        .calls
+        .respond(organization, call_id, &body.message)
+        .await?;
+    Ok(web::Json(SessionReply {
+        session_id: path.into_inner(),
+        call_id: call_id.to_string(),
+        response: answer.reply.text.clone(),
+        reply: answer.reply.text,
+        first_message,
+        chunks: answer.reply.knowledge.into_iter().map(Into::into).collect(),
+        should_end_call: answer.reply.should_end_call,
+        timestamp: answer.call.updated_at,
+    }))
+}
+
+/// Seed 001: a test turn with an agent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct AgentTestRequest {
+    /// The caller's message; without it, only the greeting is returned.
+    #[serde(alias = "text")]
+    pub message: Option<String>,
+    /// Continue this test call instead of starting a new one.
+    pub call_id: Option<String>,
+}
+
+/// Seed 001: the test turn's result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentTestResponse {
+    pub call_id: String,
+    pub first_message: Option<String>,
+    pub reply: Option<String>,
+    pub should_end_call: bool,
+    pub chunks: Vec<SearchResultView>,
+    pub latency: Option<LatencyView>,
+}
+
+/// Seed 001: tries an agent: starts a test call (or continues `call_id`) and answers `message`.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("agent_id" = String, Path, description = "The agent's id")),
+    request_body = AgentTestRequest,
+    responses(
+        (status = 200, description = "The greeting and reply", body = AgentTestResponse),
+        (status = 404, description = "No such agent or call", body = ErrorBody),
+        (status = 409, description = "The agent is paused or inactive", body = ErrorBody),
+        (status = 503, description = "The language model is not available", body = ErrorBody),
+    )
+)]
+#[post("/agent/{agent_id}")]
+pub async fn test_agent(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<ApiJson<AgentTestRequest>>,
+) -> Result<web::Json<AgentTestResponse>, ApiError> {
+    let body = body.map(ApiJson::into_inner).unwrap_or_default();
+    let agent: AgentId = parse_path_id(&path, "agent")?;
+    let organization = user.0.organization_id;
+    let (call_id, first_message) = match body.call_id.as_deref() {
+        Some(id) => (parse_path_id::<CallId>(id, "call")?, None),
+        None => {
+            let opened = state
+                .calls
+                .start(
+                    organization,
+                    user.0.user_id,
+                    CallStart {
+                        target: CallTarget::Agent(agent),
+                        channel: CallChannel::Text,
+                        direction: CallDirection::Inbound,
+                        customer_name: None,
+                        phone_number: None,
+                        session_key: None,
+                    },
+                )
+                .await?;
+            (opened.call.id, Some(opened.first_message))
+        }
+    };
+    let answer = match body.message.as_deref().filter(|m| !m.trim().is_empty()) {
+        Some(message) => Some(state.calls.respond(organization, call_id, message).await?),
+        None => None,
+    };
+    Ok(web::Json(AgentTestResponse {
+        call_id: call_id.to_string(),
+        first_message,
+        should_end_call: answer.as_ref().is_some_and(|a| a.reply.should_end_call),
+        reply: answer.as_ref().map(|a| a.reply.text.clone()),
+        chunks: answer
+            .as_ref()
+            .map(|a| a.reply.knowledge.iter().cloned().map(Into::into).collect())
+            .unwrap_or_default(),
+        latency: answer.map(|a| a.latency.into()),
+    }))
+}
