@@ -392,7 +392,11 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
                 Ok((stream, _)) => {
                     connections.spawn(serve(stream, Arc::clone(&state)));
                 }
-                Err(e) => tracing::debug!(error = %e, "fake OpenAI could not accept"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "fake OpenAI could not accept");
+                    // Out of descriptors, most likely; spinning would not free any.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
             },
             // Reaps finished connections so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -17,6 +17,12 @@ use crate::http::{Failure, Transport, endpoint};
 use crate::stream::Reply;
 
 /// A chat model behind OpenAI's Chat Completions API, or any server that speaks it.
+///
+/// [`LanguageModel::stream`] resolves once the first event of the reply is in hand: until then
+/// 408, 409, 429, 5xx, connection failures and streams that break off are retried (up to
+/// `max_retries`, waiting as `Retry-After` asks or with exponential backoff and jitter); after
+/// it, nothing is retried. `first_token_timeout` bounds the wait for the model's first output
+/// (an empty role chunk does not count), `idle_timeout` each silence after it.
 #[derive(Debug)]
 pub struct OpenAiChat {
     transport: Transport,
