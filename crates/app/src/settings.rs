@@ -76,7 +76,20 @@ pub struct ProviderEndpoint {
 pub struct OpenAiSettings {
     pub api_key: Option<Secret>,
     pub base_url: Url,
+    /// The chat model.
     pub model: String,
+    /// Sent as `OpenAI-Organization` when set.
+    pub organization: Option<String>,
+    pub embedding_model: String,
+    /// The embedding vectors' length; unset means the model's own (1536 for
+    /// `text-embedding-3-small`).
+    pub embedding_dimensions: Option<usize>,
+    /// Connect timeout, and the longest a whole non-streamed request may take.
+    pub timeout_ms: u64,
+    /// The longest wait for a streamed reply's first token, and between its chunks.
+    pub stream_timeout_ms: u64,
+    /// Retries of a request that failed with 429, 5xx or a connection error.
+    pub max_retries: u32,
 }
 
 /// Twilio REST, Media Streams and Voice Intelligence.
@@ -408,6 +421,42 @@ impl Settings {
         if max_upload_bytes == 0 {
             return Err(invalid("KNOWLEDGE_MAX_UPLOAD_BYTES", "must be more than 0"));
         }
+        let openai = OpenAiSettings {
+            api_key: r.secret("OPENAI_API_KEY"),
+            base_url: r.url_or("OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+            model: r
+                .get("OPENAI_MODEL")
+                .unwrap_or_else(|| "gpt-4o-mini".into()),
+            organization: r.get("OPENAI_ORGANIZATION"),
+            embedding_model: r
+                .get("OPENAI_EMBEDDING_MODEL")
+                .unwrap_or_else(|| "text-embedding-3-small".into()),
+            embedding_dimensions: r
+                .get("OPENAI_EMBEDDING_DIMENSIONS")
+                .map(|raw| match raw.parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(invalid(
+                        "OPENAI_EMBEDDING_DIMENSIONS",
+                        format!("{raw:?} is not a positive number"),
+                    )),
+                })
+                .transpose()?,
+            timeout_ms: r.parsed("OPENAI_TIMEOUT_MS", 30_000, "a number of milliseconds")?,
+            stream_timeout_ms: r.parsed(
+                "OPENAI_STREAM_TIMEOUT_MS",
+                10_000,
+                "a number of milliseconds",
+            )?,
+            max_retries: r.parsed("OPENAI_MAX_RETRIES", 3, "a whole number")?,
+        };
+        for (setting, value) in [
+            ("OPENAI_TIMEOUT_MS", openai.timeout_ms),
+            ("OPENAI_STREAM_TIMEOUT_MS", openai.stream_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be more than 0"));
+            }
+        }
         Ok(Self {
             knowledge: KnowledgeSettings {
                 max_upload_bytes,
@@ -429,13 +478,7 @@ impl Settings {
             cors_origins,
             access_token_ttl_secs,
             refresh_token_ttl_secs,
-            openai: OpenAiSettings {
-                api_key: r.secret("OPENAI_API_KEY"),
-                base_url: r.url_or("OPENAI_BASE_URL", "https://api.openai.com/v1")?,
-                model: r
-                    .get("OPENAI_MODEL")
-                    .unwrap_or_else(|| "gpt-4o-mini".into()),
-            },
+            openai,
             deepgram: ProviderEndpoint {
                 api_key: r.secret("DEEPGRAM_API_KEY"),
                 base_url: r.url_or("DEEPGRAM_BASE_URL", "https://api.deepgram.com")?,
@@ -582,6 +625,13 @@ mod tests {
         assert!(s.database_url.starts_with("sqlite://"));
         assert!(s.database_url.contains("switchboard.db"));
         assert_eq!(s.openai.base_url.as_str(), "https://api.openai.com/v1");
+        assert_eq!(s.openai.model, "gpt-4o-mini");
+        assert_eq!(s.openai.embedding_model, "text-embedding-3-small");
+        assert_eq!(s.openai.embedding_dimensions, None);
+        assert_eq!(s.openai.organization, None);
+        assert_eq!(s.openai.timeout_ms, 30_000);
+        assert_eq!(s.openai.stream_timeout_ms, 10_000);
+        assert_eq!(s.openai.max_retries, 3);
         assert_eq!(s.rate_limits.auth_per_min, 5);
         assert_eq!(s.rate_limits.calls_per_min, 2);
         assert_eq!(s.rate_limits.scenarios_per_min, 10);
@@ -596,6 +646,11 @@ mod tests {
             ("PORT", "70000"),
             ("HOST", "localhost:80"),
             ("OPENAI_BASE_URL", "not a url"),
+            ("OPENAI_EMBEDDING_DIMENSIONS", "0"),
+            ("OPENAI_EMBEDDING_DIMENSIONS", "wide"),
+            ("OPENAI_TIMEOUT_MS", "0"),
+            ("OPENAI_STREAM_TIMEOUT_MS", "0"),
+            ("OPENAI_MAX_RETRIES", "-1"),
             ("DEEPGRAM_BASE_URL", "ftp://example.com"),
             ("RUST_LOG", "verbose"),
             ("RUST_LOG", "switchboard=loud"),

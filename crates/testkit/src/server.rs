@@ -13,7 +13,7 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::ManualClock;
+use crate::{FakeOpenAi, ManualClock};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,13 @@ impl TestAppBuilder {
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_owned(), value.to_owned());
         self
+    }
+
+    /// Points the OpenAI settings at a fake (its base URL and the key it accepts).
+    #[must_use]
+    pub fn with_openai(self, fake: &FakeOpenAi) -> Self {
+        self.env("OPENAI_BASE_URL", &fake.base_url())
+            .env("OPENAI_API_KEY", &fake.api_key())
     }
 
     /// Runs the server on a clock the test moves.
