@@ -7,6 +7,7 @@ pub mod cli;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod providers;
 pub mod rate_limit;
 pub mod routes;
 pub mod security;

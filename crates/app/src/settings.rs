@@ -177,12 +177,22 @@ pub struct Settings {
     pub knowledge: KnowledgeSettings,
 }
 
+/// Which embedder turns knowledge into vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmbedderChoice {
+    /// The lexical embedder: no account, no network.
+    Local,
+    /// OpenAI's embeddings (`OPENAI_EMBEDDING_MODEL`), which understand paraphrases.
+    OpenAi,
+}
+
 /// Knowledge-base uploads and chunking.
 #[derive(Clone, Copy, Debug)]
 pub struct KnowledgeSettings {
     /// The largest file accepted in one upload.
     pub max_upload_bytes: usize,
     pub chunking: ChunkingOptions,
+    pub embedder: EmbedderChoice,
 }
 
 /// Minimum length of `SECRET_KEY` in production: 32 characters of randomness at least.
@@ -457,10 +467,27 @@ impl Settings {
                 return Err(invalid(setting, "must be more than 0"));
             }
         }
+        let embedder = match r.get("KNOWLEDGE_EMBEDDER").as_deref() {
+            None | Some("local") => EmbedderChoice::Local,
+            Some("openai") if r.get("OPENAI_API_KEY").is_some() => EmbedderChoice::OpenAi,
+            Some("openai") => {
+                return Err(invalid(
+                    "KNOWLEDGE_EMBEDDER",
+                    "openai needs OPENAI_API_KEY to be set",
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "KNOWLEDGE_EMBEDDER",
+                    format!("{other:?} is not local or openai"),
+                ));
+            }
+        };
         Ok(Self {
             knowledge: KnowledgeSettings {
                 max_upload_bytes,
                 chunking,
+                embedder,
             },
             host: r.parsed("HOST", IpAddr::from([127, 0, 0, 1]), "an IP address")?,
             port: r.parsed("PORT", 8080, "a port number (0-65535)")?,
@@ -665,6 +692,8 @@ mod tests {
             ("KNOWLEDGE_CHUNK_CHARS", "50"),
             ("KNOWLEDGE_CHUNK_OVERLAP_CHARS", "700"),
             ("KNOWLEDGE_MAX_UPLOAD_BYTES", "0"),
+            ("KNOWLEDGE_EMBEDDER", "semantic"),
+            ("KNOWLEDGE_EMBEDDER", "openai"),
         ] {
             let err = error_of(&[(name, value)]);
             assert_eq!(err.setting, name, "{name}={value} gave {err}");

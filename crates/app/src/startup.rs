@@ -18,7 +18,7 @@ use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
-use switchboard_local::{LexicalEmbedder, LocalDocumentReader};
+use switchboard_local::LocalDocumentReader;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmPhoneNumbers,
     SeaOrmScenarios, SeaOrmSessions, SeaOrmVectorStore,
@@ -31,6 +31,7 @@ use crate::error::{self, ApiError};
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
 use crate::metrics::Metrics;
+use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
 use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
@@ -171,7 +172,7 @@ impl Application {
             KnowledgePorts {
                 documents,
                 vectors: Arc::new(SeaOrmVectorStore::new(database.clone())),
-                embedder: Arc::new(LexicalEmbedder::new()),
+                embedder: providers::embedder(&settings)?,
                 reader: Arc::new(LocalDocumentReader::new()),
                 agents: agent_repository.clone(),
                 clock: clock.clone(),
@@ -183,7 +184,7 @@ impl Application {
             clock.clone(),
         );
         let engine = ConversationEngine::new(
-            None,
+            providers::language_model(&settings)?,
             Arc::new(knowledge.clone()),
             Arc::new(HttpToolInvoker::new()?),
             clock.clone(),

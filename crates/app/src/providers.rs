@@ -1,0 +1,62 @@
+//! Choosing provider adapters from the settings: the language model when `OPENAI_API_KEY` is
+//! set, and the knowledge embedder `KNOWLEDGE_EMBEDDER` names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_domain::knowledge::Embedder;
+use switchboard_domain::ports::LanguageModel;
+use switchboard_local::LexicalEmbedder;
+use switchboard_openai::{ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder};
+
+use crate::settings::{EmbedderChoice, Settings};
+
+fn openai_config(settings: &Settings) -> Option<OpenAiConfig> {
+    let openai = &settings.openai;
+    let key = openai.api_key.as_ref()?;
+    let mut config = OpenAiConfig::new(
+        ApiKey::new(key.expose().to_owned()),
+        openai.base_url.clone(),
+        openai.model.clone(),
+    );
+    config.organization = openai.organization.clone();
+    config.request_timeout = Duration::from_millis(openai.timeout_ms);
+    config.first_token_timeout = Duration::from_millis(openai.stream_timeout_ms);
+    config.idle_timeout = Duration::from_millis(openai.stream_timeout_ms);
+    config.max_retries = openai.max_retries;
+    Some(config)
+}
+
+/// The chat model, when one is configured.
+///
+/// # Errors
+/// When the configuration cannot make a client (an invalid base URL or key).
+pub fn language_model(settings: &Settings) -> anyhow::Result<Option<Arc<dyn LanguageModel>>> {
+    openai_config(settings)
+        .map(|config| -> anyhow::Result<Arc<dyn LanguageModel>> {
+            Ok(Arc::new(OpenAiChat::new(config).map_err(|e| {
+                anyhow::anyhow!("OPENAI_BASE_URL/OPENAI_MODEL: {e}")
+            })?))
+        })
+        .transpose()
+}
+
+/// The knowledge embedder.
+///
+/// # Errors
+/// When OpenAI embeddings are chosen and cannot be configured.
+pub fn embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
+    match (settings.knowledge.embedder, openai_config(settings)) {
+        (EmbedderChoice::OpenAi, Some(config)) => {
+            let embedding = EmbeddingConfig {
+                model: settings.openai.embedding_model.clone(),
+                dimensions: settings.openai.embedding_dimensions,
+                ..EmbeddingConfig::default()
+            };
+            Ok(Arc::new(OpenAiEmbedder::new(&config, embedding).map_err(
+                |e| anyhow::anyhow!("OPENAI_EMBEDDING_MODEL: {e}"),
+            )?))
+        }
+        _ => Ok(Arc::new(LexicalEmbedder::new())),
+    }
+}
