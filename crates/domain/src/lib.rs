@@ -10,6 +10,7 @@ pub mod auth;
 pub mod flow;
 pub mod ids;
 pub mod knowledge;
+pub mod onboarding;
 pub mod page;
 pub mod phone_number;
 pub mod ports;

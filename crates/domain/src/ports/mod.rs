@@ -3,6 +3,7 @@
 
 mod agents;
 mod clock;
+mod onboarding;
 mod rate_limit;
 mod repositories;
 mod security;
@@ -12,6 +13,7 @@ pub use agents::{
     ScenarioRepository,
 };
 pub use clock::{Clock, SystemClock};
+pub use onboarding::OnboardingRepository;
 pub use rate_limit::{Quota, RateDecision, RateLimiter};
 pub use repositories::{
     AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,
