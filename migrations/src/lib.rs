@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_accounts;
 mod m20261121_000002_agents;
+mod m20261121_000004_onboarding;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_agents::Migration),
+            Box::new(m20261121_000004_onboarding::Migration),
         ]
     }
 }

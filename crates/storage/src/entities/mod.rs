@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. They stay inside this crate.
 
 pub mod agent;
+pub mod onboarding;
 pub mod organization;
 pub mod phone_number;
 pub mod refresh_token;
