@@ -4,6 +4,7 @@ mod agents;
 mod auth;
 mod errors;
 mod health;
+mod onboarding;
 mod openapi;
 mod phone_numbers;
 mod robustness;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use switchboard_domain::ValidationErrors;
 use switchboard_domain::agent::AgentError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
+use switchboard_domain::onboarding::OnboardingError;
 use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::RepositoryError;
 use switchboard_domain::scenario::ScenarioError;
@@ -189,6 +190,18 @@ impl From<PhoneNumberError> for ApiError {
             PhoneNumberError::Invalid(errors) => Self::Invalid(errors),
             PhoneNumberError::NumberTaken => Self::Conflict(e.to_string()),
             PhoneNumberError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<OnboardingError> for ApiError {
+    fn from(e: OnboardingError) -> Self {
+        match e {
+            OnboardingError::Invalid(errors) => Self::Invalid(errors),
+            OnboardingError::StepsMissing { .. } | OnboardingError::NumberTaken => {
+                Self::Conflict(e.to_string())
+            }
+            OnboardingError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

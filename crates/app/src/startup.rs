@@ -12,11 +12,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios,
+    SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -149,8 +151,9 @@ impl Application {
                 i64::try_from(settings.refresh_token_ttl_secs).unwrap_or(i64::MAX),
             ),
         };
+        let accounts = Arc::new(SeaOrmAccounts::new(database.clone()));
         let auth = AuthService::new(
-            Arc::new(SeaOrmAccounts::new(database.clone())),
+            accounts.clone(),
             Arc::new(SeaOrmSessions::new(database.clone())),
             Arc::new(Argon2Hasher::new()?),
             Arc::new(JwtTokens::new(&secret)),
@@ -168,6 +171,13 @@ impl Application {
             agent_repository,
             clock.clone(),
         );
+        let onboarding = OnboardingService::new(
+            Arc::new(SeaOrmOnboarding::new(database.clone())),
+            accounts,
+            agents.clone(),
+            phone_numbers.clone(),
+            clock.clone(),
+        );
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
@@ -176,6 +186,7 @@ impl Application {
             agents,
             scenarios,
             phone_numbers,
+            onboarding,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
         });
         let metrics = web::Data::new(Metrics::new()?);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
+use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::RateLimiter;
 use switchboard_domain::scenario::ScenarioService;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub agents: AgentService,
     pub scenarios: ScenarioService,
     pub phone_numbers: PhoneNumberService,
+    pub onboarding: OnboardingService,
     pub limiter: Arc<dyn RateLimiter>,
 }
 

@@ -190,7 +190,9 @@ impl TimeZone {
                     .find(|tz| tz.name().eq_ignore_ascii_case(name))
             })
             .map(|tz| Self(tz.name().to_owned()))
-            .ok_or_else(|| format!("{name:?} is not an IANA time zone such as Europe/Berlin or UTC"))
+            .ok_or_else(|| {
+                format!("{name:?} is not an IANA time zone such as Europe/Berlin or UTC")
+            })
     }
 
     /// The canonical name.

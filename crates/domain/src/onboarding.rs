@@ -153,20 +153,6 @@ pub enum StepAnswer {
     Deployed,
 }
 
-impl StepAnswer {
-    /// The step this answers.
-    #[must_use]
-    pub const fn step(&self) -> OnboardingStep {
-        match self {
-            Self::Company(_) => OnboardingStep::Company,
-            Self::Knowledge { .. } => OnboardingStep::Knowledge,
-            Self::Voice(_) => OnboardingStep::Voice,
-            Self::Channels(_) => OnboardingStep::Channels,
-            Self::Deployed => OnboardingStep::Deploy,
-        }
-    }
-}
-
 /// Where an organisation stands in the guided set-up.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnboardingStatus {
@@ -272,7 +258,10 @@ fn website(raw: Option<String>, errors: &mut ValidationErrors) -> Option<String>
     if is_http_url(&url) && is_domain_with_port(host) {
         Some(url)
     } else {
-        errors.add("website", "must be an http(s) URL such as https://example.com");
+        errors.add(
+            "website",
+            "must be an http(s) URL such as https://example.com",
+        );
         None
     }
 }
@@ -371,11 +360,10 @@ impl ChannelsInput {
     /// Valid channels: at least one, and a number only with the phone channel.
     fn parse(self) -> Result<Channels, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let number = self
-            .phone_number
-            .filter(|n| !n.trim().is_empty())
-            .and_then(|n| errors.check("phone_number", E164::parse(&n)));
-        let phone = self.phone.unwrap_or(number.is_some());
+        let sent = self.phone_number.filter(|n| !n.trim().is_empty());
+        // Judged by what was sent, so a mistyped number reports only the number.
+        let phone = self.phone.unwrap_or(sent.is_some());
+        let number = sent.and_then(|n| errors.check("phone_number", E164::parse(&n)));
         let web = self.web.unwrap_or(false);
         if !phone && number.is_some() {
             errors.add(
@@ -384,7 +372,10 @@ impl ChannelsInput {
             );
         }
         if !phone && !web {
-            errors.add("channels", "choose at least one channel: phone, web or both");
+            errors.add(
+                "channels",
+                "choose at least one channel: phone, web or both",
+            );
         }
         errors.into_result(Channels {
             phone,
@@ -507,7 +498,11 @@ impl OnboardingService {
             .find_organization(organization)
             .await?
             .ok_or_else(|| anyhow::anyhow!("organisation {organization} does not exist"))?;
-        let record = self.onboarding.find(organization).await?.unwrap_or_default();
+        let record = self
+            .onboarding
+            .find(organization)
+            .await?
+            .unwrap_or_default();
         let agent = match record.agent_id {
             Some(id) => self.live_agent(organization, id).await?,
             None => None,
@@ -533,12 +528,7 @@ impl OnboardingService {
         let now = self.clock.now();
         let updated = self
             .accounts
-            .update_organization_profile(
-                organization,
-                &answer.name,
-                answer.time_zone.as_ref(),
-                now,
-            )
+            .update_organization_profile(organization, &answer.name, answer.time_zone.as_ref(), now)
             .await?;
         if !updated {
             return Err(anyhow::anyhow!("organisation {organization} does not exist").into());
@@ -560,15 +550,7 @@ impl OnboardingService {
         input: AgentInput,
     ) -> Result<OnboardingStatus, OnboardingError> {
         let step = OnboardingStep::Agent;
-        let recorded = self
-            .onboarding
-            .find(organization)
-            .await?
-            .and_then(|r| r.agent_id);
-        let live = match recorded {
-            Some(id) => self.live_agent(organization, id).await?,
-            None => None,
-        };
+        let (recorded, live) = self.recorded_agent(organization).await?;
         if let Some(agent) = live {
             self.agents
                 .update(organization, agent.id, input, None)
@@ -645,7 +627,11 @@ impl OnboardingService {
             .await
             .map_err(|e| agent_error(step, e))?;
         self.onboarding
-            .record(organization, StepAnswer::Voice(personality), self.clock.now())
+            .record(
+                organization,
+                StepAnswer::Voice(personality),
+                self.clock.now(),
+            )
             .await?;
         self.status(organization).await
     }
@@ -669,7 +655,11 @@ impl OnboardingService {
             self.assign_number(organization, number, agent.id).await?;
         }
         self.onboarding
-            .record(organization, StepAnswer::Channels(channels), self.clock.now())
+            .record(
+                organization,
+                StepAnswer::Channels(channels),
+                self.clock.now(),
+            )
             .await?;
         self.status(organization).await
     }
@@ -729,6 +719,18 @@ impl OnboardingService {
         organization: OrganizationId,
         step: OnboardingStep,
     ) -> Result<Agent, OnboardingError> {
+        let (_, agent) = self.recorded_agent(organization).await?;
+        agent.ok_or(OnboardingError::StepsMissing {
+            step,
+            missing: vec![OnboardingStep::Agent],
+        })
+    }
+
+    /// The recorded onboarding agent's id and, unless it has been deleted since, the agent.
+    async fn recorded_agent(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<(Option<AgentId>, Option<Agent>), OnboardingError> {
         let recorded = self
             .onboarding
             .find(organization)
@@ -738,10 +740,7 @@ impl OnboardingService {
             Some(id) => self.live_agent(organization, id).await?,
             None => None,
         };
-        agent.ok_or(OnboardingError::StepsMissing {
-            step,
-            missing: vec![OnboardingStep::Agent],
-        })
+        Ok((recorded, agent))
     }
 
     /// The agent unless it has been deleted.
@@ -836,7 +835,10 @@ mod tests {
         .parse()
         .unwrap();
         assert_eq!(answer.name.as_str(), "Acme");
-        assert_eq!(answer.profile.website.as_deref(), Some("https://acme.example"));
+        assert_eq!(
+            answer.profile.website.as_deref(),
+            Some("https://acme.example")
+        );
         assert_eq!(answer.profile.size, None);
         assert_eq!(
             answer.time_zone.as_ref().map(TimeZone::as_str),
@@ -892,7 +894,6 @@ mod tests {
         .unwrap_err();
         assert_eq!(fields(&contradiction), ["phone_number"]);
         let bad_number = ChannelsInput {
-            phone: Some(true),
             phone_number: Some("555-0100".into()),
             ..ChannelsInput::default()
         }
@@ -977,7 +978,10 @@ mod tests {
             step: OnboardingStep::Voice,
             missing: vec![OnboardingStep::Agent],
         };
-        assert_eq!(one.to_string(), "complete the agent step before the voice step");
+        assert_eq!(
+            one.to_string(),
+            "complete the agent step before the voice step"
+        );
         let two = OnboardingError::StepsMissing {
             step: OnboardingStep::Deploy,
             missing: vec![OnboardingStep::Company, OnboardingStep::Agent],

@@ -35,14 +35,11 @@ fn read_json<T: DeserializeOwned>(
     what: &str,
     value: Option<serde_json::Value>,
 ) -> Result<Option<T>, RepositoryError> {
-    value
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| {
-            RepositoryError(anyhow::anyhow!(
-                "stored onboarding {what} of organisation {organization} is unreadable: {e}"
-            ))
-        })
+    value.map(serde_json::from_value).transpose().map_err(|e| {
+        RepositoryError(anyhow::anyhow!(
+            "stored onboarding {what} of organisation {organization} is unreadable: {e}"
+        ))
+    })
 }
 
 fn json<T: Serialize>(value: &T) -> Result<SimpleExpr, RepositoryError> {

@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, SubsecRound, Utc};
-use switchboard_domain::account::{
-    DisplayName, EmailAddress, NewAccount, PasswordHash, TimeZone,
-};
+use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash, TimeZone};
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
@@ -633,7 +631,11 @@ async fn onboarding_steps_are_recorded_per_organisation(db: Database) -> anyhow:
     let onboarding = SeaOrmOnboarding::new(db.clone());
     let (_, mine) = tenant(&db).await;
     let (_, theirs) = tenant(&db).await;
-    assert_eq!(onboarding.find(mine).await?, None, "nothing before the first step");
+    assert_eq!(
+        onboarding.find(mine).await?,
+        None,
+        "nothing before the first step"
+    );
 
     let first = now();
     let profile = CompanyProfile {
@@ -670,7 +672,9 @@ async fn onboarding_steps_are_recorded_per_organisation(db: Database) -> anyhow:
     onboarding
         .record(mine, StepAnswer::Knowledge { documents: 3 }, second)
         .await?;
-    let all = onboarding.record(mine, StepAnswer::Deployed, second).await?;
+    let all = onboarding
+        .record(mine, StepAnswer::Deployed, second)
+        .await?;
     assert_eq!(
         all,
         Onboarding {
@@ -796,6 +800,9 @@ async fn concurrent_first_agents_have_one_winner(db: Database) -> anyhow::Result
         }
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert_eq!(onboarding.find(mine).await?.unwrap().agent_id, Some(winners[0]));
+    assert_eq!(
+        onboarding.find(mine).await?.unwrap().agent_id,
+        Some(winners[0])
+    );
     Ok(())
 }

@@ -15,8 +15,10 @@ pub trait OnboardingRepository: Send + Sync {
     ///
     /// # Errors
     /// Only on storage failure.
-    async fn find(&self, organization: OrganizationId)
-    -> Result<Option<Onboarding>, RepositoryError>;
+    async fn find(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<Onboarding>, RepositoryError>;
 
     /// Stores one step's answer and marks that step done at `at`, creating the organisation's
     /// record on its first step, and returns the record afterwards. Only the columns of that step
