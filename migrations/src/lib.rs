@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_accounts;
 mod m20261121_000002_agents;
 mod m20261121_000003_knowledge;
+mod m20261121_000004_onboarding;
 mod m20261121_000005_calls;
 
 /// Every migration, oldest first.
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_agents::Migration),
             Box::new(m20261121_000003_knowledge::Migration),
+            Box::new(m20261121_000004_onboarding::Migration),
             Box::new(m20261121_000005_calls::Migration),
         ]
     }

@@ -6,6 +6,7 @@ mod calls;
 mod errors;
 mod health;
 mod knowledge;
+mod onboarding;
 mod openapi;
 mod phone_numbers;
 mod robustness;

@@ -13,6 +13,7 @@ use switchboard_domain::agent::AgentError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
 use switchboard_domain::call::CallError;
 use switchboard_domain::knowledge::KnowledgeError;
+use switchboard_domain::onboarding::OnboardingError;
 use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::RepositoryError;
 use switchboard_domain::scenario::ScenarioError;
@@ -222,6 +223,18 @@ impl From<KnowledgeError> for ApiError {
             KnowledgeError::Invalid(errors) => Self::Invalid(errors),
             KnowledgeError::Unavailable(_) => Self::ServiceUnavailable(e.to_string()),
             KnowledgeError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<OnboardingError> for ApiError {
+    fn from(e: OnboardingError) -> Self {
+        match e {
+            OnboardingError::Invalid(errors) => Self::Invalid(errors),
+            OnboardingError::StepsMissing { .. } | OnboardingError::NumberTaken => {
+                Self::Conflict(e.to_string())
+            }
+            OnboardingError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

@@ -15,13 +15,14 @@ use switchboard_domain::auth::{AuthService, TokenPolicy};
 use switchboard_domain::call::{CallPorts, CallService};
 use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
+use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_local::LocalDocumentReader;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmPhoneNumbers,
-    SeaOrmScenarios, SeaOrmSessions, SeaOrmVectorStore,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
+    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions, SeaOrmVectorStore,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -204,6 +205,13 @@ impl Application {
             agent_repository,
             clock.clone(),
         );
+        let onboarding = OnboardingService::new(
+            Arc::new(SeaOrmOnboarding::new(database.clone())),
+            accounts,
+            agents.clone(),
+            phone_numbers.clone(),
+            clock.clone(),
+        );
         let settings = Arc::new(settings);
         let state = web::Data::new(AppState {
             settings: settings.clone(),
@@ -214,6 +222,7 @@ impl Application {
             phone_numbers,
             knowledge,
             calls,
+            onboarding,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
         });
         let metrics = web::Data::new(Metrics::new()?);

@@ -6,6 +6,7 @@ use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
 use switchboard_domain::call::CallService;
 use switchboard_domain::knowledge::KnowledgeService;
+use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::RateLimiter;
 use switchboard_domain::scenario::ScenarioService;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub phone_numbers: PhoneNumberService,
     pub knowledge: KnowledgeService,
     pub calls: CallService,
+    pub onboarding: OnboardingService,
     pub limiter: Arc<dyn RateLimiter>,
 }
 

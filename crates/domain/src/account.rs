@@ -169,6 +169,39 @@ impl DisplayName {
     }
 }
 
+/// An IANA time-zone name such as `Europe/Berlin` or `UTC`, in its canonical spelling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct TimeZone(String);
+
+impl TimeZone {
+    /// Parses a zone name of the IANA database, ignoring case (`europe/berlin` is `Europe/Berlin`).
+    ///
+    /// # Errors
+    /// Returns a sentence when the name is not in the database.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        name.parse::<chrono_tz::Tz>()
+            .ok()
+            .or_else(|| {
+                chrono_tz::TZ_VARIANTS
+                    .iter()
+                    .copied()
+                    .find(|tz| tz.name().eq_ignore_ascii_case(name))
+            })
+            .map(|tz| Self(tz.name().to_owned()))
+            .ok_or_else(|| {
+                format!("{name:?} is not an IANA time zone such as Europe/Berlin or UTC")
+            })
+    }
+
+    /// The canonical name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A person who signs in. Every user belongs to exactly one organisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct User {
@@ -279,6 +312,18 @@ mod tests {
         assert!(!format!("{password:?}").contains("hunter2"));
         let hash = PasswordHash::new("$argon2id$secret".into());
         assert!(!format!("{hash:?}").contains("secret"));
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_in_canonical_spelling() {
+        assert_eq!(
+            TimeZone::parse(" europe/berlin ").map(|z| z.0),
+            Ok("Europe/Berlin".into())
+        );
+        assert_eq!(TimeZone::parse("UTC").map(|z| z.0), Ok("UTC".into()));
+        for bad in ["", "Mars/Olympus", "GMT+25", "Europe/"] {
+            assert!(TimeZone::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

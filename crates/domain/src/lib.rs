@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod flow;
 pub mod ids;
 pub mod knowledge;
+pub mod onboarding;
 pub mod page;
 pub mod phone_number;
 pub mod ports;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{AgentId, OrganizationId, PhoneNumberId};
 use crate::page::{PageRequest, Paged};
@@ -13,10 +13,18 @@ use crate::ports::{
 };
 use crate::validation::ValidationErrors;
 
-/// A phone number in E.164 form: `+`, a country code, at most 15 digits in all.
+/// A phone number in E.164 form: `+`, a country code, at most 15 digits in all. It deserialises
+/// through [`E164::parse`], so a stored or sent number is valid however it arrives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct E164(String);
+
+impl<'de> Deserialize<'de> for E164 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
 
 impl E164 {
     /// Parses a number, ignoring the spaces, dashes, dots and parentheses people write in them.

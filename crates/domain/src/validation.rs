@@ -81,3 +81,15 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+/// Whether `value` is an absolute `http://` or `https://` URL with a host and no whitespace.
+#[must_use]
+pub fn is_http_url(value: &str) -> bool {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !value.chars().any(char::is_whitespace)
+    })
+}

@@ -1,11 +1,14 @@
 //! `AccountRepository` on sea-orm.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
 };
 use switchboard_domain::account::{
-    EmailAddress, NewAccount, Organization, PasswordHash, User, UserCredentials,
+    DisplayName, EmailAddress, NewAccount, Organization, PasswordHash, TimeZone, User,
+    UserCredentials,
 };
 use switchboard_domain::ids::{OrganizationId, UserId};
 use switchboard_domain::ports::{AccountRepository, CreateAccountError, RepositoryError};
@@ -138,5 +141,26 @@ impl AccountRepository for SeaOrmAccounts {
             .await
             .map_err(unexpected)?
             .map(organization_from_row))
+    }
+
+    async fn update_organization_profile(
+        &self,
+        id: OrganizationId,
+        name: &DisplayName,
+        time_zone: Option<&TimeZone>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let mut update = organization::Entity::update_many()
+            .col_expr(organization::Column::Name, Expr::value(name.as_str()))
+            .col_expr(organization::Column::UpdatedAt, Expr::value(at))
+            .filter(organization::Column::Id.eq(id.as_uuid()));
+        if let Some(zone) = time_zone {
+            update = update.col_expr(organization::Column::TimeZone, Expr::value(zone.as_str()));
+        }
+        let result = update
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        Ok(result.rows_affected == 1)
     }
 }

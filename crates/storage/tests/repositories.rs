@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, SubsecRound, Utc};
-use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash};
+use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash, TimeZone};
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
 use switchboard_domain::call::{
@@ -16,10 +16,13 @@ use switchboard_domain::ids::CallId;
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
 use switchboard_domain::ids::{OrganizationId, RefreshTokenId, SessionId, UserId};
 use switchboard_domain::knowledge::{Document, DocumentId, DocumentKind, DocumentRepository};
+use switchboard_domain::onboarding::{
+    Channels, CompanyProfile, Onboarding, OnboardingStep, Personality, StepAnswer,
+};
 use switchboard_domain::page::PageRequest;
 use switchboard_domain::phone_number::{E164, PhoneNumber, PhoneNumberStatus};
 use switchboard_domain::ports::{
-    AccountRepository, CreateAccountError, RotateOutcome, SessionRepository,
+    AccountRepository, CreateAccountError, OnboardingRepository, RotateOutcome, SessionRepository,
 };
 use switchboard_domain::ports::{
     AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
@@ -29,8 +32,8 @@ use switchboard_domain::ports::{CallRepository, SaveCallOutcome};
 use switchboard_domain::scenario::{Scenario, ScenarioSettings};
 use switchboard_storage::testing::TestDatabase;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmPhoneNumbers,
-    SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
+    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
 };
 
 macro_rules! on_both_backends {
@@ -67,6 +70,10 @@ on_both_backends!(
     phone_numbers_are_unique_across_organisations,
     documents_are_scoped_and_paged,
     calls_keep_turns_in_order_and_refuse_stale_saves,
+    organisation_profiles_are_updated_in_place,
+    onboarding_steps_are_recorded_per_organisation,
+    onboarding_agent_is_replaced_only_when_expected,
+    concurrent_first_agents_have_one_winner,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -738,5 +745,239 @@ async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyho
     assert_eq!(ended.status, CallStatus::Completed);
     assert_eq!(ended.end_reason.as_deref(), Some("ended_by_client"));
     assert!(!ended.is_active());
+    Ok(())
+}
+
+async fn organisation_profiles_are_updated_in_place(db: Database) -> anyhow::Result<()> {
+    let accounts = SeaOrmAccounts::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let before = accounts.find_organization(mine).await?.unwrap();
+    let later = now() + Duration::minutes(5);
+    let berlin = TimeZone::parse("Europe/Berlin").unwrap();
+    assert!(
+        accounts
+            .update_organization_profile(
+                mine,
+                &DisplayName::parse("Acme Dental").unwrap(),
+                Some(&berlin),
+                later,
+            )
+            .await?
+    );
+    let after = accounts.find_organization(mine).await?.unwrap();
+    assert_eq!(after.name, "Acme Dental");
+    assert_eq!(after.time_zone, "Europe/Berlin");
+    assert_eq!(after.created_at, before.created_at);
+    assert_eq!(after.updated_at, later);
+
+    assert!(
+        accounts
+            .update_organization_profile(
+                mine,
+                &DisplayName::parse("Acme Dental Group").unwrap(),
+                None,
+                later,
+            )
+            .await?
+    );
+    let renamed = accounts.find_organization(mine).await?.unwrap();
+    assert_eq!(renamed.name, "Acme Dental Group");
+    assert_eq!(renamed.time_zone, "Europe/Berlin", "no zone keeps the zone");
+
+    let untouched = accounts.find_organization(theirs).await?.unwrap();
+    assert_eq!(untouched.name, "Analytical Engines");
+    assert_eq!(untouched.time_zone, "UTC");
+    assert!(
+        !accounts
+            .update_organization_profile(
+                OrganizationId::new(),
+                &DisplayName::parse("Nobody").unwrap(),
+                None,
+                later,
+            )
+            .await?,
+        "an unknown organisation is not updated"
+    );
+    Ok(())
+}
+
+async fn onboarding_steps_are_recorded_per_organisation(db: Database) -> anyhow::Result<()> {
+    let onboarding = SeaOrmOnboarding::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    assert_eq!(
+        onboarding.find(mine).await?,
+        None,
+        "nothing before the first step"
+    );
+
+    let first = now();
+    let profile = CompanyProfile {
+        industry: Some("Dentistry".into()),
+        website: Some("https://acme.example".into()),
+        description: None,
+        size: Some("11-50".into()),
+    };
+    let recorded = onboarding
+        .record(mine, StepAnswer::Company(profile.clone()), first)
+        .await?;
+    assert_eq!(recorded.profile, Some(profile));
+    assert_eq!(recorded.company_completed_at, Some(first));
+    assert_eq!(recorded.completed_at(OnboardingStep::Voice), None);
+    assert_eq!(onboarding.find(mine).await?, Some(recorded.clone()));
+    assert_eq!(onboarding.find(theirs).await?, None);
+
+    let second = first + Duration::seconds(30);
+    let personality = Personality {
+        personality: Some("Warm and patient".into()),
+        tone: Some("professional".into()),
+    };
+    let channels = Channels {
+        phone: true,
+        web: false,
+        phone_number: Some(E164::parse(&unique_number()).unwrap()),
+    };
+    onboarding
+        .record(mine, StepAnswer::Voice(personality.clone()), second)
+        .await?;
+    onboarding
+        .record(mine, StepAnswer::Channels(channels.clone()), second)
+        .await?;
+    onboarding
+        .record(mine, StepAnswer::Knowledge { documents: 3 }, second)
+        .await?;
+    let all = onboarding
+        .record(mine, StepAnswer::Deployed, second)
+        .await?;
+    assert_eq!(
+        all,
+        Onboarding {
+            profile: recorded.profile.clone(),
+            agent_id: None,
+            personality: Some(personality),
+            channels: Some(channels),
+            knowledge_documents: 3,
+            company_completed_at: Some(first),
+            agent_completed_at: None,
+            knowledge_completed_at: Some(second),
+            voice_completed_at: Some(second),
+            channels_completed_at: Some(second),
+            deployed_at: Some(second),
+        },
+        "each step keeps the others' answers"
+    );
+
+    let third = second + Duration::seconds(30);
+    let changed = CompanyProfile {
+        industry: Some("Orthodontics".into()),
+        ..CompanyProfile::default()
+    };
+    let again = onboarding
+        .record(mine, StepAnswer::Company(changed.clone()), third)
+        .await?;
+    assert_eq!(again.profile, Some(changed), "answering again replaces");
+    assert_eq!(again.company_completed_at, Some(third));
+    assert_eq!(again.voice_completed_at, Some(second));
+    assert_eq!(onboarding.find(theirs).await?, None);
+    Ok(())
+}
+
+async fn onboarding_agent_is_replaced_only_when_expected(db: Database) -> anyhow::Result<()> {
+    let onboarding = SeaOrmOnboarding::new(db.clone());
+    let agents = SeaOrmAgents::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let first_agent = agent(mine, "Ava", 2);
+    let second_agent = agent(mine, "Bea", 1);
+    agents.insert(&first_agent).await?;
+    agents.insert(&second_agent).await?;
+
+    let at = now();
+    assert!(
+        onboarding
+            .replace_agent(mine, None, first_agent.id, at)
+            .await?,
+        "the first agent of a new record is taken"
+    );
+    let recorded = onboarding.find(mine).await?.unwrap();
+    assert_eq!(recorded.agent_id, Some(first_agent.id));
+    assert_eq!(recorded.agent_completed_at, Some(at));
+    assert!(
+        !onboarding
+            .replace_agent(mine, None, second_agent.id, at)
+            .await?,
+        "a stale expectation changes nothing"
+    );
+    assert_eq!(
+        onboarding.find(mine).await?.unwrap().agent_id,
+        Some(first_agent.id)
+    );
+
+    onboarding
+        .record(mine, StepAnswer::Company(CompanyProfile::default()), at)
+        .await?;
+    onboarding
+        .record(mine, StepAnswer::Voice(Personality::default()), at)
+        .await?;
+    onboarding
+        .record(mine, StepAnswer::Knowledge { documents: 2 }, at)
+        .await?;
+    onboarding.record(mine, StepAnswer::Deployed, at).await?;
+    let later = at + Duration::minutes(1);
+    assert!(
+        onboarding
+            .replace_agent(mine, Some(first_agent.id), second_agent.id, later)
+            .await?
+    );
+    let replaced = onboarding.find(mine).await?.unwrap();
+    assert_eq!(replaced.agent_id, Some(second_agent.id));
+    assert_eq!(replaced.agent_completed_at, Some(later));
+    assert_eq!(
+        replaced.company_completed_at,
+        Some(at),
+        "the company step is not the agent's"
+    );
+    assert_eq!(replaced.personality, None);
+    assert_eq!(replaced.knowledge_documents, 0);
+    for step in [
+        OnboardingStep::Knowledge,
+        OnboardingStep::Voice,
+        OnboardingStep::Channels,
+        OnboardingStep::Deploy,
+    ] {
+        assert_eq!(replaced.completed_at(step), None, "{step} is cleared");
+    }
+    Ok(())
+}
+
+async fn concurrent_first_agents_have_one_winner(db: Database) -> anyhow::Result<()> {
+    let onboarding = Arc::new(SeaOrmOnboarding::new(db.clone()));
+    let agents = SeaOrmAgents::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let mut candidates = Vec::new();
+    for n in 0..6 {
+        let candidate = agent(mine, &format!("Candidate {n}"), 1);
+        agents.insert(&candidate).await?;
+        candidates.push(candidate.id);
+    }
+    let attempts: Vec<_> = candidates
+        .iter()
+        .map(|id| {
+            let onboarding = Arc::clone(&onboarding);
+            let id = *id;
+            tokio::spawn(async move { onboarding.replace_agent(mine, None, id, now()).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (attempt, id) in attempts.into_iter().zip(&candidates) {
+        if attempt.await?? {
+            winners.push(*id);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        onboarding.find(mine).await?.unwrap().agent_id,
+        Some(winners[0])
+    );
     Ok(())
 }

@@ -7,6 +7,7 @@ mod calls;
 mod docs;
 mod health;
 pub mod knowledge;
+mod onboarding;
 mod phone_numbers;
 mod scenarios;
 
@@ -33,6 +34,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, sessions and tokens"),
+        (name = "onboarding", description = "Guided set-up of the organisation and its first agent"),
         (name = "agents", description = "Agents, their configuration and call flows"),
         (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
         (name = "phone-numbers", description = "Numbers and the agents that answer them"),
@@ -104,6 +106,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(agents::list_agents_array)
             .configure(agents::agent_routes),
     )
+    .service(scope::scope("/api/v1/onboarding").configure(onboarding::onboarding_routes))
+    .service(scope::scope("/onboarding").configure(onboarding::onboarding_routes))
     .service(scope::scope("/api/v1/scenarios").configure(scenario_routes))
     .service(scenarios::create_custom_scenario)
     .service(scenarios::list_custom_scenarios)

@@ -12,7 +12,7 @@ use super::config::{
     AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig, SttProvider, VoiceConfig,
     VoiceProvider,
 };
-use crate::validation::ValidationErrors;
+use crate::validation::{ValidationErrors, is_http_url};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_TEXT_CHARS: usize = 20_000;
@@ -135,16 +135,6 @@ fn non_empty(field: &str, value: &str, max: usize, errors: &mut ValidationErrors
         errors.add(field, "must not be empty");
     }
     bounded_text(field, trimmed, max, errors)
-}
-
-fn http_url(value: &str) -> bool {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !value.chars().any(char::is_whitespace)
-    })
 }
 
 fn language(field: &str, value: &str, errors: &mut ValidationErrors) -> String {
@@ -276,7 +266,7 @@ fn parse_http_tool(
         errors.add(format!("{field}.name"), "is the name of a built-in tool");
     }
     let url = input.url.unwrap_or_default();
-    if !http_url(&url) {
+    if !is_http_url(&url) {
         errors.add(format!("{field}.url"), "must be an http(s) URL");
     }
     let description = input.description.unwrap_or_default();
@@ -463,7 +453,7 @@ impl AgentInput {
             let url = url.trim();
             if url.is_empty() {
                 config.webhook_url = None;
-            } else if http_url(url) {
+            } else if is_http_url(url) {
                 config.webhook_url = Some(url.to_owned());
             } else {
                 e.add("webhook_url", "must be an http(s) URL");

@@ -4,6 +4,7 @@
 mod agents;
 mod clock;
 mod language_model;
+mod onboarding;
 mod rate_limit;
 mod repositories;
 mod security;
@@ -17,6 +18,7 @@ pub use language_model::{
     ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, FinishReason, LanguageModel,
     LlmError, ToolCall, ToolSpec,
 };
+pub use onboarding::OnboardingRepository;
 pub use rate_limit::{Quota, RateDecision, RateLimiter};
 pub use repositories::{
     AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,

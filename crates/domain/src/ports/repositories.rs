@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::account::{EmailAddress, NewAccount, Organization, User, UserCredentials};
+use crate::account::{
+    DisplayName, EmailAddress, NewAccount, Organization, TimeZone, User, UserCredentials,
+};
 use crate::auth::{NewRefreshToken, NewSession, RefreshTokenRecord, Session, TokenDigest};
 use crate::ids::{OrganizationId, RefreshTokenId, SessionId, UserId};
 
@@ -56,6 +58,20 @@ pub trait AccountRepository: Send + Sync {
         &self,
         id: OrganizationId,
     ) -> Result<Option<Organization>, RepositoryError>;
+
+    /// Renames the organisation and, when one is given, sets its time zone (`None` keeps the
+    /// current zone), with `updated_at` = `at`; `false` when there is no such organisation.
+    /// Nothing else about it changes.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn update_organization_profile(
+        &self,
+        id: OrganizationId,
+        name: &DisplayName,
+        time_zone: Option<&TimeZone>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
 }
 
 /// What happened when a refresh token was exchanged.

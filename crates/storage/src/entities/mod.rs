@@ -5,6 +5,7 @@ pub mod call;
 pub mod call_turn;
 pub mod knowledge_document;
 pub mod knowledge_vector;
+pub mod onboarding;
 pub mod organization;
 pub mod phone_number;
 pub mod refresh_token;
