@@ -190,6 +190,82 @@ async fn the_whole_set_up_through_the_seed_routes() -> anyhow::Result<()> {
     .await?;
     assert_eq!(canonical, status(&app, &token).await?);
     assert_eq!(canonical, deployed);
+
+    // The knowledge step: documents for the onboarding agent, and the set-up is complete.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(b"Cleanings take forty minutes.".to_vec())
+                .file_name("services.txt")
+                .mime_str("text/plain")?,
+        )
+        .part(
+            "files",
+            reqwest::multipart::Part::bytes(b"# Hours\n\nOpen Monday to Saturday.".to_vec())
+                .file_name("hours.md")
+                .mime_str("text/markdown")?,
+        );
+    let knowledge = app
+        .request(reqwest::Method::POST, "/onboarding/knowledge")
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await?;
+    let knowledge = expect_json(knowledge, 200).await?;
+    assert_eq!(knowledge["steps"]["knowledge"], true);
+    assert_eq!(knowledge["knowledge_documents"], 2);
+    assert_eq!(knowledge["completed"], true);
+    assert_eq!(knowledge["next_step"], Value::Null);
+    let stored = expect_json(
+        app.get(&format!("/api/v1/agents/{id}"), Some(&token))
+            .await?,
+        200,
+    )
+    .await?;
+    assert_eq!(
+        stored["knowledge_document_ids"].as_array().map(Vec::len),
+        Some(2)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_knowledge_step_needs_the_agent_and_files() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.signed_in_user().await?;
+    let file = || -> anyhow::Result<reqwest::multipart::Form> {
+        Ok(reqwest::multipart::Form::new().part(
+            "files",
+            reqwest::multipart::Part::bytes(b"Some facts.".to_vec())
+                .file_name("facts.txt")
+                .mime_str("text/plain")?,
+        ))
+    };
+    let early = app
+        .request(reqwest::Method::POST, "/api/v1/onboarding/knowledge")
+        .bearer_auth(&token)
+        .multipart(file()?)
+        .send()
+        .await?;
+    let body = expect_error(early, 409).await?;
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("agent")),
+        "{body}"
+    );
+    step(&app, "/onboarding/agent", &json!({"name": "Ava"}), &token).await?;
+    let empty = app
+        .request(reqwest::Method::POST, "/onboarding/knowledge")
+        .bearer_auth(&token)
+        .multipart(reqwest::multipart::Form::new().text("note", "no files"))
+        .send()
+        .await?;
+    expect_error(empty, 422).await?;
+    let not_multipart = app
+        .post_json("/onboarding/knowledge", &json!({}), Some(&token))
+        .await?;
+    expect_error(not_multipart, 415).await?;
+    let status = status(&app, &token).await?;
+    assert_eq!(status["steps"]["knowledge"], false);
     Ok(())
 }
 

@@ -449,11 +449,61 @@ pub async fn deploy_step(
     Ok(web::Json(status.into()))
 }
 
+/// The knowledge step: documents (multipart `files`: PDF, text, Markdown, HTML) for the onboarding
+/// agent to answer from. Sending it again adds more.
+#[utoipa::path(
+    tag = "onboarding",
+    security(("bearer" = [])),
+    request_body(content = crate::routes::knowledge::UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The updated status", body = OnboardingStatusView),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 409, description = "The agent step is not done yet", body = ErrorBody),
+        (status = 413, description = "A file is over the size limit", body = ErrorBody),
+        (status = 415, description = "Not multipart, or an unsupported file type", body = ErrorBody),
+        (status = 422, description = "No files, or a corrupt, encrypted or empty document", body = ErrorBody),
+    )
+)]
+#[post("/knowledge")]
+pub async fn knowledge_step(
+    user: CurrentUser,
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    multipart: actix_multipart::Multipart,
+) -> Result<web::Json<OnboardingStatusView>, ApiError> {
+    crate::http::upload::require_multipart(&req)?;
+    let organization = user.0.organization_id;
+    let agent = state
+        .onboarding
+        .require_agent(organization, OnboardingStep::Knowledge)
+        .await?;
+    let upload = crate::http::upload::read_upload(
+        multipart,
+        &["files", "file"],
+        state.settings.knowledge.max_upload_bytes,
+    )
+    .await?;
+    let stored = crate::routes::knowledge::store_uploads(
+        &state.knowledge,
+        organization,
+        upload.files,
+        Some(agent.id),
+    )
+    .await?;
+    let attached = agent.config.knowledge_document_ids.len() + stored.len();
+    let status = state
+        .onboarding
+        .record_knowledge(organization, attached as u64)
+        .await?;
+    Ok(web::Json(status.into()))
+}
+
 /// Every step's route, mounted under both prefixes.
 pub fn onboarding_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(onboarding_status)
         .service(company_step)
         .service(agent_step)
+        .service(knowledge_step)
         .service(voice_step)
         .service(channels_step)
         .service(deploy_step);
