@@ -168,7 +168,13 @@ impl Application {
         );
         let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
         let documents = Arc::new(SeaOrmDocuments::new(database.clone()));
-        let agents = AgentService::new(agent_repository.clone(), documents.clone(), clock.clone());
+        let call_repository = Arc::new(SeaOrmCalls::new(database.clone()));
+        let agents = AgentService::new(
+            agent_repository.clone(),
+            documents.clone(),
+            call_repository.clone(),
+            clock.clone(),
+        );
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
                 documents,
@@ -192,7 +198,7 @@ impl Application {
         );
         let calls = CallService::new(
             CallPorts {
-                calls: Arc::new(SeaOrmCalls::new(database.clone())),
+                calls: call_repository,
                 agents: agent_repository.clone(),
                 accounts: accounts.clone(),
                 clock: clock.clone(),

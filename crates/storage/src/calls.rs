@@ -1,11 +1,12 @@
 //! `CallRepository` on sea-orm.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
+use switchboard_domain::agent::AgentStats;
 use switchboard_domain::call::{
     Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
 };
@@ -217,6 +218,83 @@ impl CallRepository for SeaOrmCalls {
         append_turns(&txn, call.id, existing, turns).await?;
         txn.commit().await.map_err(unexpected)?;
         Ok(SaveCallOutcome::Saved)
+    }
+
+    async fn agent_stats(
+        &self,
+        organization: OrganizationId,
+        agents: &[AgentId],
+    ) -> Result<Vec<(AgentId, AgentStats)>, RepositoryError> {
+        if agents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<uuid::Uuid> = agents.iter().map(AgentId::as_uuid).collect();
+        let status_is =
+            |status: CallStatus| Expr::case(call::Column::Status.eq(status.as_str()), 1).finally(0);
+        let counts: Vec<(uuid::Uuid, i64, i64, i64)> = call::Entity::find()
+            .select_only()
+            .column(call::Column::AgentId)
+            .column_as(call::Column::Id.count(), "calls")
+            .column_as(
+                Expr::expr(status_is(CallStatus::Completed)).sum(),
+                "completed",
+            )
+            .column_as(Expr::expr(status_is(CallStatus::Failed)).sum(), "failed")
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(call::Column::AgentId.is_in(ids.clone()))
+            .group_by(call::Column::AgentId)
+            .into_tuple()
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        // The time until the caller hears the first word; text turns without a first token
+        // count their whole reply.
+        let latency = Expr::cust("COALESCE(call_turns.first_token_ms, call_turns.total_ms)");
+        let latencies: Vec<(uuid::Uuid, Option<f64>)> = call_turn::Entity::find()
+            .select_only()
+            .column_as(call::Column::AgentId, "agent_id")
+            .column_as(
+                Expr::expr(Func::avg(
+                    Expr::expr(latency).cast_as(Alias::new("double precision")),
+                )),
+                "latency",
+            )
+            .join(
+                JoinType::InnerJoin,
+                call_turn::Entity::belongs_to(call::Entity)
+                    .from(call_turn::Column::CallId)
+                    .to(call::Column::Id)
+                    .into(),
+            )
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(call::Column::AgentId.is_in(ids))
+            .filter(call_turn::Column::TotalMs.is_not_null())
+            .group_by(call::Column::AgentId)
+            .into_tuple()
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        Ok(counts
+            .into_iter()
+            .map(|(agent, calls, completed, failed)| {
+                let finished = completed + failed;
+                let avg_latency = latencies
+                    .iter()
+                    .find(|(id, _)| *id == agent)
+                    .and_then(|(_, ms)| *ms)
+                    .unwrap_or(0.0);
+                let stats = AgentStats {
+                    calls_handled: u64::try_from(calls).unwrap_or(0),
+                    avg_latency: (avg_latency * 10.0).round() / 10.0,
+                    success_rate: if finished > 0 {
+                        completed as f64 / finished as f64
+                    } else {
+                        0.0
+                    },
+                };
+                (AgentId::from_uuid(agent), stats)
+            })
+            .collect())
     }
 
     async fn turns(&self, call: CallId) -> Result<Vec<CallTurn>, RepositoryError> {

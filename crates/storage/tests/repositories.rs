@@ -745,6 +745,21 @@ async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyho
     assert_eq!(ended.status, CallStatus::Completed);
     assert_eq!(ended.end_reason.as_deref(), Some("ended_by_client"));
     assert!(!ended.is_active());
+
+    // Figures per agent, computed by the database.
+    let agent = call.agent_id.unwrap();
+    let mut failed = new_call(mine, None);
+    failed.agent_id = Some(agent);
+    failed.finish(CallStatus::Failed, "model_unavailable", now());
+    calls.insert(&failed, &[]).await?;
+    let stats = calls.agent_stats(mine, &[agent, AgentId::new()]).await?;
+    assert_eq!(stats.len(), 1, "agents without calls are left out");
+    let (id, figures) = stats[0];
+    assert_eq!(id, agent);
+    assert_eq!(figures.calls_handled, 2);
+    assert!((figures.success_rate - 0.5).abs() < 1e-9, "{figures:?}");
+    assert!((figures.avg_latency - 180.0).abs() < 1e-9, "{figures:?}");
+    assert!(calls.agent_stats(theirs, &[agent]).await?.is_empty());
     Ok(())
 }
 

@@ -318,9 +318,25 @@ impl AgentView {
     }
 }
 
-fn view(agent: Agent) -> AgentView {
-    // Calls are not recorded yet, so every agent's figures are still zero.
-    AgentView::new(agent, AgentStats::default())
+/// Views of agents with their figures, computed in one query for all of them.
+async fn views(state: &AppState, agents: Vec<Agent>) -> Result<Vec<AgentView>, ApiError> {
+    let Some(organization) = agents.first().map(|a| a.organization_id) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<AgentId> = agents.iter().map(|a| a.id).collect();
+    let stats = state.agents.stats(organization, &ids).await?;
+    Ok(agents
+        .into_iter()
+        .zip(stats)
+        .map(|(a, s)| AgentView::new(a, s))
+        .collect())
+}
+
+async fn view(state: &AppState, agent: Agent) -> Result<AgentView, ApiError> {
+    let mut views = views(state, vec![agent]).await?;
+    views
+        .pop()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("an agent view went missing")))
 }
 
 /// A page of agents.
@@ -361,11 +377,7 @@ async fn list(
         .agents
         .list(user.0.organization_id, status, page)
         .await?;
-    Ok((
-        agents.items.into_iter().map(view).collect(),
-        agents.total,
-        page,
-    ))
+    Ok((views(state, agents.items).await?, agents.total, page))
 }
 
 /// The organisation's agents, newest first.
@@ -439,7 +451,7 @@ pub async fn create_agent(
         .agents
         .create(user.0.organization_id, input, status.as_deref())
         .await?;
-    Ok(HttpResponse::Created().json(view(agent)))
+    Ok(HttpResponse::Created().json(view(&state, agent).await?))
 }
 
 /// One agent.
@@ -460,9 +472,8 @@ pub async fn get_agent(
     path: web::Path<String>,
 ) -> Result<web::Json<AgentView>, ApiError> {
     let id: AgentId = parse_path_id(&path, "agent")?;
-    Ok(web::Json(view(
-        state.agents.get(user.0.organization_id, id).await?,
-    )))
+    let agent = state.agents.get(user.0.organization_id, id).await?;
+    Ok(web::Json(view(&state, agent).await?))
 }
 
 async fn update(
@@ -477,7 +488,7 @@ async fn update(
         .agents
         .update(user.0.organization_id, id, input, status.as_deref())
         .await?;
-    Ok(web::Json(view(agent)))
+    Ok(web::Json(view(state, agent).await?))
 }
 
 /// Changes the fields that are sent; the others keep their values.
@@ -552,12 +563,11 @@ async fn set_status(
     status: AgentStatus,
 ) -> Result<web::Json<AgentView>, ApiError> {
     let id: AgentId = parse_path_id(path, "agent")?;
-    Ok(web::Json(view(
-        state
-            .agents
-            .set_status(user.0.organization_id, id, status)
-            .await?,
-    )))
+    let agent = state
+        .agents
+        .set_status(user.0.organization_id, id, status)
+        .await?;
+    Ok(web::Json(view(state, agent).await?))
 }
 
 /// Pauses an agent: it takes no new calls until resumed.

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use super::config::AgentStatus;
+use super::config::{AgentStats, AgentStatus};
 use super::input::AgentInput;
 use super::{Agent, AgentConfig};
 use crate::ids::{AgentId, OrganizationId};
 use crate::knowledge::{DocumentId, DocumentRepository};
 use crate::page::{PageRequest, Paged};
-use crate::ports::{AgentRepository, Clock, RepositoryError};
+use crate::ports::{AgentRepository, CallRepository, Clock, RepositoryError};
 use crate::validation::ValidationErrors;
 
 /// Why an agent operation failed.
@@ -36,6 +36,7 @@ impl From<RepositoryError> for AgentError {
 pub struct AgentService {
     agents: Arc<dyn AgentRepository>,
     documents: Arc<dyn DocumentRepository>,
+    calls: Arc<dyn CallRepository>,
     clock: Arc<dyn Clock>,
 }
 
@@ -45,13 +46,37 @@ impl AgentService {
     pub fn new(
         agents: Arc<dyn AgentRepository>,
         documents: Arc<dyn DocumentRepository>,
+        calls: Arc<dyn CallRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             agents,
             documents,
+            calls,
             clock,
         }
+    }
+
+    /// Each agent's figures from its calls, in the order given; zeros for agents without calls.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn stats(
+        &self,
+        organization: OrganizationId,
+        agents: &[AgentId],
+    ) -> Result<Vec<AgentStats>, AgentError> {
+        let computed = self.calls.agent_stats(organization, agents).await?;
+        Ok(agents
+            .iter()
+            .map(|id| {
+                computed
+                    .iter()
+                    .find(|(agent, _)| agent == id)
+                    .map(|(_, stats)| *stats)
+                    .unwrap_or_default()
+            })
+            .collect())
     }
 
     /// Creates an agent; `status` defaults to active.

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::RepositoryError;
-use crate::agent::{Agent, AgentStatus};
+use crate::agent::{Agent, AgentStats, AgentStatus};
 use crate::call::{Call, CallTurn, NewCallTurn};
 use crate::ids::{AgentId, CallId, OrganizationId, PhoneNumberId, UserId};
 use crate::page::{PageRequest, Paged};
@@ -224,6 +224,18 @@ pub trait CallRepository: Send + Sync {
         expected_version: i64,
         turns: &[NewCallTurn],
     ) -> Result<SaveCallOutcome, RepositoryError>;
+
+    /// Figures of each of `agents`' calls in the organisation, computed by the database: calls
+    /// handled, mean latency to the first word of a reply (ms), and the share of finished calls
+    /// that completed. Agents without calls are left out.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn agent_stats(
+        &self,
+        organization: OrganizationId,
+        agents: &[AgentId],
+    ) -> Result<Vec<(AgentId, AgentStats)>, RepositoryError>;
 
     /// The call's transcript, in order.
     ///
