@@ -3,6 +3,7 @@
 mod agents;
 mod auth;
 mod calls;
+mod conversations;
 mod errors;
 mod health;
 mod knowledge;
