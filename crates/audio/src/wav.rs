@@ -30,7 +30,8 @@ pub fn looks_like_wav(bytes: &[u8]) -> bool {
 /// # Errors
 ///
 /// - `AudioError::Truncated` when the data chunk claims more bytes than the file holds or the
-///   file ends inside a header.
+///   file ends inside a header. Streamed WAVs whose header was written before their length was
+///   known (data length `0xFFFFFFFF`, or 0 with data after it) are read to the end of the file.
 /// - `AudioError::InvalidHeader` for malformed or inconsistent headers (no fmt chunk, zero
 ///   channels, a data length that is not a whole number of samples, ...).
 /// - `AudioError::UnsupportedEncoding` for compressed formats and other bit depths.
@@ -40,6 +41,8 @@ pub fn read_wav(bytes: &[u8]) -> Result<DecodedAudio, AudioError> {
     if !looks_like_wav(bytes) {
         return Err(AudioError::UnsupportedFormat);
     }
+    let patched = streamed_length(bytes);
+    let bytes = patched.as_deref().unwrap_or(bytes);
     // A first pass over the header finds where the data starts, so the announced length can be
     // checked against the bytes present before anything is allocated for it.
     let probe = WavReader::new(Cursor::new(bytes)).map_err(map_hound_error)?;
@@ -91,6 +94,43 @@ pub fn read_wav(bytes: &[u8]) -> Result<DecodedAudio, AudioError> {
         source_channels: spec.channels,
         format: AudioFormat::Wav,
     })
+}
+
+/// A copy of a streamed WAV with its data length set to the whole frames present, when the data
+/// chunk's header holds a streaming placeholder (`0xFFFFFFFF`, or 0 with data after it); `None`
+/// otherwise, including for any header this walk cannot follow (the reader then judges it).
+fn streamed_length(bytes: &[u8]) -> Option<Vec<u8>> {
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let mut offset = 12;
+    let mut frame_bytes = 0_usize;
+    loop {
+        let id = bytes.get(offset..offset + 4)?;
+        let len = u32_at(offset + 4)?;
+        let body = offset + 8;
+        if id == b"fmt " {
+            // The block alignment is the size of one frame of every channel.
+            frame_bytes = usize::from(u16::from_le_bytes(
+                bytes.get(body + 12..body + 14)?.try_into().ok()?,
+            ));
+        }
+        if id == b"data" {
+            let available = bytes.len().saturating_sub(body);
+            let placeholder = len == u32::MAX || (len == 0 && available >= frame_bytes);
+            if !placeholder || frame_bytes == 0 {
+                return None;
+            }
+            let whole = available - available % frame_bytes;
+            let mut fixed = bytes.get(..body + whole)?.to_vec();
+            fixed[offset + 4..body].copy_from_slice(&u32::try_from(whole).ok()?.to_le_bytes());
+            let riff_len = u32::try_from(fixed.len().saturating_sub(8)).ok()?;
+            fixed[4..8].copy_from_slice(&riff_len.to_le_bytes());
+            return Some(fixed);
+        }
+        let len = usize::try_from(len).ok()?;
+        offset = body.checked_add(len)?.checked_add(len % 2)?;
+    }
 }
 
 /// Averages interleaved samples of `channels` channels into `out`.

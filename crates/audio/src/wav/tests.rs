@@ -182,6 +182,31 @@ fn a_data_length_beyond_the_file_is_truncated_without_allocating_it() -> TestRes
 }
 
 #[test]
+fn streamed_headers_without_a_length_are_read_to_the_end() -> TestResult {
+    let original = mono_16bit(100)?;
+    let expected = read_wav(&original)?.to_i16();
+    let data = chunk_offset(&original, b"data");
+    for placeholder in [u32::MAX, 0] {
+        let mut bytes = original.clone();
+        patch_u32(&mut bytes, data + 4, placeholder);
+        patch_u32(&mut bytes, 4, placeholder);
+        assert_eq!(
+            read_wav(&bytes)?.to_i16(),
+            expected,
+            "placeholder {placeholder:#x}"
+        );
+        // A stream cut mid-sample keeps its whole samples.
+        bytes.pop();
+        assert_eq!(
+            read_wav(&bytes)?.to_i16(),
+            expected[..99],
+            "placeholder {placeholder:#x}, cut"
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn zero_channels_is_an_invalid_header() -> TestResult {
     let mut bytes = mono_16bit(100)?;
     let fmt = chunk_offset(&bytes, b"fmt ");
