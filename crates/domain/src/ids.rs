@@ -87,3 +87,28 @@ id_type!(
     /// Identifies a call.
     CallId
 );
+id_type!(
+    /// Identifies an uploaded knowledge document.
+    DocumentId
+);
+id_type!(
+    /// Identifies one chunk of a document's text, the unit that is embedded and searched.
+    ChunkId
+);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_text_and_json() {
+        let id = DocumentId::new();
+        assert_eq!(id.to_string().parse::<DocumentId>().unwrap(), id);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<DocumentId>(&json).unwrap(), id);
+        assert!("not-a-uuid".parse::<ChunkId>().is_err());
+    }
+}

@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use switchboard_domain::agent::{Agent, AgentConfig, AgentStatus};
 use switchboard_domain::ids::{AgentId, OrganizationId};
@@ -15,6 +14,7 @@ use switchboard_domain::ports::{AgentRepository, RepositoryError};
 use crate::Database;
 use crate::accounts::unexpected;
 use crate::entities::{agent, phone_number};
+use crate::paging::fetch_page;
 
 /// Agents in the application database.
 #[derive(Clone, Debug)]
@@ -107,19 +107,14 @@ impl AgentRepository for SeaOrmAgents {
         if let Some(status) = status {
             query = query.filter(agent::Column::Status.eq(status.as_str()));
         }
-        let total = query
-            .clone()
-            .count(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        let rows = query
-            .order_by_desc(agent::Column::CreatedAt)
-            .order_by_desc(agent::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size)
-            .all(self.db.connection())
-            .await
-            .map_err(unexpected)?;
+        let (rows, total) = fetch_page(
+            query
+                .order_by_desc(agent::Column::CreatedAt)
+                .order_by_desc(agent::Column::Id),
+            page,
+            self.db.connection(),
+        )
+        .await?;
         Ok(Paged {
             items: rows
                 .into_iter()

@@ -1,10 +1,7 @@
 //! `DocumentRepository` on sea-orm.
 
 use async_trait::async_trait;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use switchboard_domain::ids::OrganizationId;
 use switchboard_domain::knowledge::{Document, DocumentId, DocumentKind, DocumentRepository};
 use switchboard_domain::page::{PageRequest, Paged};
@@ -13,6 +10,7 @@ use switchboard_domain::ports::RepositoryError;
 use crate::Database;
 use crate::accounts::unexpected;
 use crate::entities::knowledge_document;
+use crate::paging::fetch_page;
 
 /// Knowledge documents in the application database.
 #[derive(Clone, Debug)]
@@ -109,19 +107,14 @@ impl DocumentRepository for SeaOrmDocuments {
     ) -> Result<Paged<Document>, RepositoryError> {
         let query = knowledge_document::Entity::find()
             .filter(knowledge_document::Column::OrganizationId.eq(organization.as_uuid()));
-        let total = query
-            .clone()
-            .count(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        let rows = query
-            .order_by_desc(knowledge_document::Column::CreatedAt)
-            .order_by_desc(knowledge_document::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size)
-            .all(self.db.connection())
-            .await
-            .map_err(unexpected)?;
+        let (rows, total) = fetch_page(
+            query
+                .order_by_desc(knowledge_document::Column::CreatedAt)
+                .order_by_desc(knowledge_document::Column::Id),
+            page,
+            self.db.connection(),
+        )
+        .await?;
         Ok(Paged {
             items: rows
                 .into_iter()

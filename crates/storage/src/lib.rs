@@ -10,6 +10,7 @@ mod database;
 mod documents;
 mod entities;
 mod onboarding;
+mod paging;
 mod phone_numbers;
 mod scenarios;
 mod sessions;

@@ -2,10 +2,7 @@
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, SqlErr};
 use switchboard_domain::ids::{AgentId, OrganizationId, PhoneNumberId};
 use switchboard_domain::page::{PageRequest, Paged};
 use switchboard_domain::phone_number::{E164, PhoneNumber, PhoneNumberStatus};
@@ -14,6 +11,7 @@ use switchboard_domain::ports::{PhoneNumberRepository, RepositoryError, SavePhon
 use crate::Database;
 use crate::accounts::unexpected;
 use crate::entities::phone_number;
+use crate::paging::fetch_page;
 
 /// Phone numbers in the application database.
 #[derive(Clone, Debug)]
@@ -106,19 +104,14 @@ impl PhoneNumberRepository for SeaOrmPhoneNumbers {
     ) -> Result<Paged<PhoneNumber>, RepositoryError> {
         let query = phone_number::Entity::find()
             .filter(phone_number::Column::OrganizationId.eq(organization.as_uuid()));
-        let total = query
-            .clone()
-            .count(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        let rows = query
-            .order_by_asc(phone_number::Column::CreatedAt)
-            .order_by_asc(phone_number::Column::Id)
-            .offset(page.offset())
-            .limit(page.page_size)
-            .all(self.db.connection())
-            .await
-            .map_err(unexpected)?;
+        let (rows, total) = fetch_page(
+            query
+                .order_by_asc(phone_number::Column::CreatedAt)
+                .order_by_asc(phone_number::Column::Id),
+            page,
+            self.db.connection(),
+        )
+        .await?;
         Ok(Paged {
             items: rows
                 .into_iter()

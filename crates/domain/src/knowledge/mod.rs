@@ -8,7 +8,6 @@
 mod chunking;
 mod documents;
 mod embedder;
-mod ids;
 mod kind;
 mod reader;
 mod similarity;
@@ -22,7 +21,7 @@ pub use documents::{
     KnowledgeService, MAX_QUERY_CHARS, MAX_TOP_K, PreparedDocument, SearchHit, UploadedFile,
 };
 pub use embedder::{EmbedError, Embedder};
-pub use ids::{ChunkId, DocumentId};
+pub use crate::ids::{ChunkId, DocumentId};
 pub use kind::DocumentKind;
 pub use reader::{DocumentReader, ReadError, decode_text};
 pub use similarity::{cosine, l2_normalize, top_k};
