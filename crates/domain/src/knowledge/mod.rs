@@ -13,6 +13,7 @@ mod reader;
 mod similarity;
 mod vector_store;
 
+pub use crate::ids::{ChunkId, DocumentId};
 pub use chunking::{
     ChunkDraft, ChunkingOptions, ChunkingOptionsError, MAX_CHUNK_CHARS, MIN_CHUNK_CHARS, chunk_text,
 };
@@ -21,7 +22,6 @@ pub use documents::{
     KnowledgeService, MAX_QUERY_CHARS, MAX_TOP_K, PreparedDocument, SearchHit, UploadedFile,
 };
 pub use embedder::{EmbedError, Embedder};
-pub use crate::ids::{ChunkId, DocumentId};
 pub use kind::DocumentKind;
 pub use reader::{DocumentReader, ReadError, decode_text};
 pub use similarity::{cosine, l2_normalize, top_k};
