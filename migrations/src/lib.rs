@@ -3,6 +3,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261121_000001_accounts;
 mod m20261121_000002_agents;
 mod m20261121_000003_knowledge;

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{nullable_timestamp, timestamp, uuid_key, uuid_ref};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -51,32 +53,6 @@ enum RefreshTokens {
     IssuedAt,
     ExpiresAt,
     UsedAt,
-}
-
-fn timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn nullable_timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .timestamp_with_time_zone()
-        .null()
-        .take()
-}
-
-fn uuid_key(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .uuid()
-        .not_null()
-        .primary_key()
-        .take()
-}
-
-fn uuid_ref(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column).uuid().not_null().take()
 }
 
 #[async_trait::async_trait]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::timestamp;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -57,13 +59,6 @@ enum PhoneNumbers {
     CallsReceived,
     CreatedAt,
     UpdatedAt,
-}
-
-fn timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
 }
 
 #[async_trait::async_trait]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{index, nullable_string, timestamp};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -48,17 +50,6 @@ enum CallTurns {
     TotalMs,
 }
 
-fn timestamp(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn text_null(column: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(column).string().null().take()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -70,21 +61,21 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Calls::OrganizationId).uuid().not_null())
                     // No foreign key: agents are only ever hidden, and a call outlives its agent.
                     .col(ColumnDef::new(Calls::AgentId).uuid().null())
-                    .col(text_null(Calls::AgentName))
-                    .col(text_null(Calls::Scenario))
+                    .col(nullable_string(Calls::AgentName))
+                    .col(nullable_string(Calls::Scenario))
                     .col(ColumnDef::new(Calls::Channel).string().not_null())
                     .col(ColumnDef::new(Calls::Direction).string().not_null())
                     .col(ColumnDef::new(Calls::Status).string().not_null())
-                    .col(text_null(Calls::CustomerName))
-                    .col(text_null(Calls::PhoneNumber))
-                    .col(text_null(Calls::SessionKey))
+                    .col(nullable_string(Calls::CustomerName))
+                    .col(nullable_string(Calls::PhoneNumber))
+                    .col(nullable_string(Calls::SessionKey))
                     .col(timestamp(Calls::StartedAt))
                     .col(
                         ColumnDef::new(Calls::EndedAt)
                             .timestamp_with_time_zone()
                             .null(),
                     )
-                    .col(text_null(Calls::EndReason))
+                    .col(nullable_string(Calls::EndReason))
                     .col(ColumnDef::new(Calls::Context).json_binary().not_null())
                     .col(ColumnDef::new(Calls::Conversation).json_binary().not_null())
                     .col(
@@ -118,11 +109,9 @@ impl MigrationTrait for Migration {
                 vec![Calls::OrganizationId, Calls::SessionKey],
             ),
         ] {
-            let mut index = Index::create().name(name).table(Calls::Table).to_owned();
-            for column in columns {
-                index.col(column);
-            }
-            manager.create_index(index).await?;
+            manager
+                .create_index(index(name, Calls::Table, columns))
+                .await?;
         }
         manager
             .create_table(
