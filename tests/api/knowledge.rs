@@ -54,13 +54,17 @@ fn pdf(text: &str, encrypt: bool) -> Vec<u8> {
     out
 }
 
-fn part(bytes: Vec<u8>, file_name: &str, content_type: &str) -> anyhow::Result<Part> {
+pub(crate) fn part(bytes: Vec<u8>, file_name: &str, content_type: &str) -> anyhow::Result<Part> {
     Ok(Part::bytes(bytes)
         .file_name(file_name.to_owned())
         .mime_str(content_type)?)
 }
 
-async fn upload(app: &TestApp, token: &str, form: Form) -> anyhow::Result<reqwest::Response> {
+pub(crate) async fn upload(
+    app: &TestApp,
+    token: &str,
+    form: Form,
+) -> anyhow::Result<reqwest::Response> {
     Ok(app
         .request(Method::POST, "/api/v1/knowledge/documents")
         .bearer_auth(token)
@@ -69,13 +73,17 @@ async fn upload(app: &TestApp, token: &str, form: Form) -> anyhow::Result<reqwes
         .await?)
 }
 
-async fn search(app: &TestApp, token: &str, body: &Value) -> anyhow::Result<reqwest::Response> {
+pub(crate) async fn search(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+) -> anyhow::Result<reqwest::Response> {
     Ok(app
         .post_json("/api/v1/knowledge/search", body, Some(token))
         .await?)
 }
 
-fn names(results: &Value) -> Vec<String> {
+pub(crate) fn names(results: &Value) -> Vec<String> {
     results["results"]
         .as_array()
         .into_iter()

@@ -10,6 +10,7 @@ mod knowledge;
 mod onboarding;
 mod openapi;
 mod phone_numbers;
+mod pinecone;
 mod robustness;
 mod scenarios;
 mod support;

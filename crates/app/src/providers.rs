@@ -1,13 +1,17 @@
 //! Choosing provider adapters from the settings: the language model when `OPENAI_API_KEY` is
-//! set, and the knowledge embedder `KNOWLEDGE_EMBEDDER` names.
+//! set, the knowledge embedder `KNOWLEDGE_EMBEDDER` names, and the vector store (Pinecone when
+//! `PINECONE_API_KEY` and `PINECONE_INDEX_HOST` are both set, else the database).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_domain::knowledge::Embedder;
+use switchboard_domain::knowledge::{Embedder, VectorStore};
 use switchboard_domain::ports::LanguageModel;
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder};
+use switchboard_pinecone::{PineconeConfig, PineconeVectorStore};
+use switchboard_storage::{Database, SeaOrmVectorStore};
+use tracing::{info, warn};
 
 use crate::settings::{EmbedderChoice, Settings};
 
@@ -58,5 +62,38 @@ pub fn embedder(settings: &Settings) -> anyhow::Result<Arc<dyn Embedder>> {
             )?))
         }
         _ => Ok(Arc::new(LexicalEmbedder::new())),
+    }
+}
+
+/// Where knowledge vectors live: a Pinecone index, one namespace per organisation, when both
+/// `PINECONE_API_KEY` and `PINECONE_INDEX_HOST` are set; otherwise the database.
+///
+/// # Errors
+/// When Pinecone is chosen and the key or host cannot be used.
+pub fn vector_store(
+    settings: &Settings,
+    database: &Database,
+) -> anyhow::Result<Arc<dyn VectorStore>> {
+    let pinecone = &settings.pinecone;
+    match (&pinecone.api_key, &pinecone.index_host) {
+        (Some(key), Some(host)) => {
+            let config = PineconeConfig::new(
+                switchboard_pinecone::ApiKey::new(key.expose().to_owned()),
+                host.clone(),
+            );
+            let store = PineconeVectorStore::new(&config)
+                .map_err(|e| anyhow::anyhow!("PINECONE_API_KEY/PINECONE_INDEX_HOST: {e}"))?;
+            info!(pinecone.host = %host, "knowledge vectors are kept in Pinecone");
+            Ok(Arc::new(store))
+        }
+        (key, host) => {
+            if key.is_some() != host.is_some() {
+                warn!(
+                    "only one of PINECONE_API_KEY and PINECONE_INDEX_HOST is set; knowledge \
+                     vectors are kept in the database"
+                );
+            }
+            Ok(Arc::new(SeaOrmVectorStore::new(database.clone())))
+        }
     }
 }

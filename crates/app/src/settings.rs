@@ -113,7 +113,7 @@ pub struct GoogleSettings {
     pub calendar_base_url: Url,
 }
 
-/// Pinecone; without it knowledge vectors live in the database.
+/// Pinecone; without both settings knowledge vectors live in the database.
 #[derive(Clone, Debug)]
 pub struct PineconeSettings {
     pub api_key: Option<Secret>,
@@ -250,12 +250,13 @@ fn parse_url(name: &'static str, raw: &str) -> Result<Url, SettingsError> {
     }
 }
 
-/// `PUBLIC_URL` is often given as a bare host (`abc.ngrok-free.app`); https is then meant.
-fn parse_public_url(raw: &str) -> Result<Url, SettingsError> {
+/// A URL that may be given as a bare host: `PUBLIC_URL` often is (`abc.ngrok-free.app`), and
+/// Pinecone's API reports an index's host without a scheme. https is then meant.
+fn parse_host_url(name: &'static str, raw: &str) -> Result<Url, SettingsError> {
     if raw.contains("://") {
-        parse_url("PUBLIC_URL", raw)
+        parse_url(name, raw)
     } else {
-        parse_url("PUBLIC_URL", &format!("https://{raw}"))
+        parse_url(name, &format!("https://{raw}"))
     }
 }
 
@@ -499,7 +500,7 @@ impl Settings {
             secret_key,
             public_url: r
                 .get("PUBLIC_URL")
-                .map(|raw| parse_public_url(&raw))
+                .map(|raw| parse_host_url("PUBLIC_URL", &raw))
                 .transpose()?,
             frontend_url: r.url("FRONTEND_URL")?,
             cors_origins,
@@ -537,7 +538,10 @@ impl Settings {
             },
             pinecone: PineconeSettings {
                 api_key: r.secret("PINECONE_API_KEY"),
-                index_host: r.url("PINECONE_INDEX_HOST")?,
+                index_host: r
+                    .get("PINECONE_INDEX_HOST")
+                    .map(|raw| parse_host_url("PINECONE_INDEX_HOST", &raw))
+                    .transpose()?,
             },
             vapi_secret: r.secret("VAPI_SECRET"),
             redis_url: r.url("REDIS_URL")?,
@@ -728,6 +732,19 @@ mod tests {
         assert_eq!(
             s.public_url.map(|u| u.to_string()),
             Some("https://abc.ngrok-free.app/".into())
+        );
+    }
+
+    #[test]
+    fn pinecone_index_host_may_be_a_bare_host() {
+        let s = settings(&[(
+            "PINECONE_INDEX_HOST",
+            "my-index-abc123.svc.us-east-1-aws.pinecone.io",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.pinecone.index_host.map(|u| u.to_string()),
+            Some("https://my-index-abc123.svc.us-east-1-aws.pinecone.io/".into())
         );
     }
 

@@ -22,7 +22,7 @@ use switchboard_domain::scenario::ScenarioService;
 use switchboard_local::LocalDocumentReader;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
-    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions, SeaOrmVectorStore,
+    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -178,7 +178,7 @@ impl Application {
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
                 documents,
-                vectors: Arc::new(SeaOrmVectorStore::new(database.clone())),
+                vectors: providers::vector_store(&settings, &database)?,
                 embedder: providers::embedder(&settings)?,
                 reader: Arc::new(LocalDocumentReader::new()),
                 agents: agent_repository.clone(),

@@ -13,7 +13,7 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::{FakeOpenAi, ManualClock};
+use crate::{FakeOpenAi, FakePinecone, ManualClock};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +72,14 @@ impl TestAppBuilder {
     pub fn with_openai(self, fake: &FakeOpenAi) -> Self {
         self.env("OPENAI_BASE_URL", &fake.base_url())
             .env("OPENAI_API_KEY", &fake.api_key())
+    }
+
+    /// Points the Pinecone settings at a fake (its index host and the key it accepts), so the
+    /// knowledge base keeps its vectors there instead of in the database.
+    #[must_use]
+    pub fn with_pinecone(self, fake: &FakePinecone) -> Self {
+        self.env("PINECONE_INDEX_HOST", &fake.index_host())
+            .env("PINECONE_API_KEY", &fake.api_key())
     }
 
     /// Runs the server on a clock the test moves.
