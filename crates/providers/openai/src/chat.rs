@@ -119,7 +119,6 @@ impl LanguageModel for OpenAiChat {
         );
         let reply = self
             .transport
-            .retry
             .run("chat", || self.attempt(&body))
             .await
             .map_err(|failure| {

@@ -2,48 +2,17 @@
 //! the retry policy. Both adapters take an [`OpenAiConfig`]; the embedder also an
 //! [`EmbeddingConfig`].
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_provider_http::ApiKey;
 use url::Url;
-
-/// An API key. Its `Debug` never shows it, and error messages that echo it are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(Arc<str>);
-
-impl ApiKey {
-    /// Wraps a key. An empty key sends no `Authorization` header, for local servers that need
-    /// none.
-    #[must_use]
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(Arc::from(key.into()))
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the key replaced, for messages that come from the server.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&*self.0, "<redacted>")
-        }
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
 
 /// Where and how to call the server; shared by [`crate::OpenAiChat`] and
 /// [`crate::OpenAiEmbedder`].
 #[derive(Clone, Debug)]
 pub struct OpenAiConfig {
+    /// Sent as a bearer token; an empty key sends no `Authorization` header, for local servers
+    /// that need none.
     pub api_key: ApiKey,
     /// For example `https://api.openai.com/v1`; the adapters append `/chat/completions` and
     /// `/embeddings` to it.

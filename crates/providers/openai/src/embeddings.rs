@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::knowledge::{EmbedError, Embedder, l2_normalize};
+use switchboard_provider_http::read_body;
 use tracing::debug;
 use url::Url;
 
 use crate::config::{EmbeddingConfig, OpenAiConfig, OpenAiConfigError};
-use crate::http::{Failure, Transport, endpoint, read_body};
+use crate::http::{Failure, Transport, endpoint};
 
 /// Room in a response beyond its numbers: the envelope, indexes and usage.
 const RESPONSE_OVERHEAD: usize = 64 * 1024;
@@ -85,7 +86,6 @@ impl OpenAiEmbedder {
         let body = serde_json::to_vec(&body).map_err(|e| EmbedError::Unexpected(e.into()))?;
         let list = self
             .transport
-            .retry
             .run("embeddings", || self.attempt(&body))
             .await
             .map_err(|failure| {

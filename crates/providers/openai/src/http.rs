@@ -1,34 +1,29 @@
-//! What both adapters share on the wire: the HTTP client with its headers, the endpoints under
-//! the base URL, the retry policy (backoff with jitter, `Retry-After`), bounded body reads, and
-//! the translation of failures into each port's error.
+//! What both adapters share on the wire: the HTTP client with OpenAI's headers, the endpoints
+//! under the base URL, retries (with the policy of `switchboard-provider-http`), and the
+//! translation of failures into each port's error.
 
 use std::future::Future;
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use switchboard_domain::knowledge::EmbedError;
 use switchboard_domain::ports::LlmError;
+use switchboard_provider_http::{
+    ApiKey, BodyError, ErrorAnswer, MESSAGE_CHARS, Retry, RetryPolicy, Retryable, client, describe,
+    error_text, shorten,
+};
 use tracing::debug;
 use url::Url;
 
-use crate::config::{ApiKey, OpenAiConfig, OpenAiConfigError};
-
-/// Error bodies are short; anything longer is cut rather than held.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-/// How long to wait for an error body once its status has arrived.
-const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
-/// The longest server message kept in an error.
-const MESSAGE_CHARS: usize = 300;
+use crate::config::{OpenAiConfig, OpenAiConfigError};
 
 /// An HTTP client that sends the key (and organization) with every request.
 #[derive(Clone)]
 pub(crate) struct Transport {
     client: Client,
     pub(crate) key: ApiKey,
-    pub(crate) retry: RetryPolicy,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Transport {
@@ -45,10 +40,10 @@ impl Transport {
     pub(crate) fn new(config: &OpenAiConfig) -> Result<Self, OpenAiConfigError> {
         let mut headers = HeaderMap::new();
         if !config.api_key.expose().is_empty() {
-            let mut bearer = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose()))
+            let bearer = config
+                .api_key
+                .header_value("Bearer ")
                 .map_err(|_| OpenAiConfigError::InvalidHeader)?;
-            // Keeps the value out of reqwest's and hyper's debug output.
-            bearer.set_sensitive(true);
             headers.insert(AUTHORIZATION, bearer);
         }
         if let Some(organization) = &config.organization {
@@ -58,14 +53,7 @@ impl Transport {
                     .map_err(|_| OpenAiConfigError::InvalidHeader)?,
             );
         }
-        let client = Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.request_timeout)
-            // An API answers where it was asked; following a redirect would resend the request
-            // (and its key) somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = client(headers, config.request_timeout)
             .map_err(|e| OpenAiConfigError::Client(describe(&e)))?;
         Ok(Self {
             client,
@@ -82,43 +70,42 @@ impl Transport {
         self.client.post(url.clone())
     }
 
+    /// Runs `attempt` under the retry policy, logging each retry as a `what` request.
+    pub(crate) async fn run<T, F, Fut>(&self, what: &'static str, attempt: F) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        self.retry
+            .run(attempt, |failure, retry, wait| {
+                debug!(
+                    request = what,
+                    retry,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    failure = ?failure,
+                    "OpenAI request failed; retrying"
+                );
+            })
+            .await
+    }
+
     /// The failure an error status stands for, with the server's message (redacted).
-    pub(crate) async fn status_failure(&self, mut response: Response) -> Failure {
-        let status = response.status();
-        let retry_after = retry_after(response.headers(), Utc::now());
-        // A body that cannot be read (in time) still leaves the status to go by.
-        let body =
-            tokio::time::timeout(ERROR_BODY_WAIT, read_body(&mut response, ERROR_BODY_LIMIT))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-        Failure::Status {
-            status,
-            message: self.key.redact(&error_message(&body, status)),
-            retry_after,
-        }
+    pub(crate) async fn status_failure(&self, response: Response) -> Failure {
+        Failure::Status(ErrorAnswer::read(response, &self.key, error_message).await)
     }
 }
 
 /// `{base}{path}`: the base keeps its own path (`/v1`), which `Url::join` would drop.
 pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url, OpenAiConfigError> {
-    if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
-        return Err(OpenAiConfigError::BaseUrl(base.to_string()));
-    }
-    let joined = format!("{}{path}", base.as_str().trim_end_matches('/'));
-    Url::parse(&joined).map_err(|_| OpenAiConfigError::BaseUrl(base.to_string()))
+    switchboard_provider_http::endpoint(base, path)
+        .map_err(|_| OpenAiConfigError::BaseUrl(base.to_string()))
 }
 
 /// Why one attempt failed, before it becomes a port's error.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// The server answered with an error status.
-    Status {
-        status: StatusCode,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Status(ErrorAnswer),
     /// The connection could not be made, or broke.
     Connection(String),
     /// The stream ended before the reply was complete.
@@ -140,35 +127,16 @@ impl Failure {
         }
     }
 
-    /// Whether the same request may succeed if sent again: the statuses the official SDKs retry,
-    /// and connection trouble. A timeout has already spent the caller's patience.
-    pub(crate) fn is_retryable(&self) -> bool {
-        match self {
-            Self::Status { status, .. } => {
-                matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
-            }
-            Self::Connection(_) | Self::EndedEarly | Self::Reported(_) => true,
-            Self::Timeout | Self::Malformed(_) => false,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Status { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
     pub(crate) fn into_llm_error(self) -> LlmError {
         match self {
-            Self::Status {
+            Self::Status(ErrorAnswer {
                 status,
                 retry_after,
                 ..
-            } if status == StatusCode::TOO_MANY_REQUESTS => LlmError::RateLimited { retry_after },
-            Self::Status {
+            }) if status == StatusCode::TOO_MANY_REQUESTS => LlmError::RateLimited { retry_after },
+            Self::Status(ErrorAnswer {
                 status, message, ..
-            } => {
+            }) => {
                 if status.is_server_error() || matches!(status.as_u16(), 408 | 409) {
                     LlmError::Unavailable(format!("{status}: {message}"))
                 } else if status.is_client_error() {
@@ -186,9 +154,9 @@ impl Failure {
 
     pub(crate) fn into_embed_error(self) -> EmbedError {
         match self {
-            Self::Status {
+            Self::Status(ErrorAnswer {
                 status, message, ..
-            } => {
+            }) => {
                 if status == StatusCode::TOO_MANY_REQUESTS
                     || status.is_server_error()
                     || matches!(status.as_u16(), 408 | 409)
@@ -210,110 +178,36 @@ impl Failure {
     }
 }
 
-/// How often and how long to wait before sending a failed request again.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RetryPolicy {
-    pub(crate) max_retries: u32,
-    pub(crate) base: Duration,
-    pub(crate) max_wait: Duration,
-}
-
-impl RetryPolicy {
-    /// Runs `attempt` until it succeeds, fails for good, or the retries are spent.
-    pub(crate) async fn run<T, F, Fut>(
-        &self,
-        what: &'static str,
-        mut attempt: F,
-    ) -> Result<T, Failure>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, Failure>>,
-    {
-        let mut retries = 0;
-        loop {
-            match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(failure) if failure.is_retryable() && retries < self.max_retries => {
-                    let wait = self.wait(retries, failure.retry_after());
-                    debug!(
-                        request = what,
-                        retry = retries + 1,
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        failure = ?failure,
-                        "OpenAI request failed; retrying"
-                    );
-                    tokio::time::sleep(wait).await;
-                    retries += 1;
+impl Retryable for Failure {
+    /// The statuses the official SDKs retry (after the server's `Retry-After` when it gave one),
+    /// and connection trouble. A timeout has already spent the caller's patience.
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Status(answer)
+                if matches!(answer.status.as_u16(), 408 | 409 | 429)
+                    || answer.status.is_server_error() =>
+            {
+                Retry::Yes {
+                    after: answer.retry_after,
                 }
-                Err(failure) => return Err(failure),
             }
+            Self::Connection(_) | Self::EndedEarly | Self::Reported(_) => {
+                Retry::Yes { after: None }
+            }
+            Self::Status(_) | Self::Timeout | Self::Malformed(_) => Retry::No,
         }
-    }
-
-    /// The server's `Retry-After` when it gave one, else exponential backoff with equal jitter
-    /// (half fixed, half random), so callers that failed together do not come back together;
-    /// never more than `max_wait`.
-    pub(crate) fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(asked) = retry_after {
-            return asked.min(self.max_wait);
-        }
-        let factor = 1_u32.checked_shl(retry).unwrap_or(u32::MAX);
-        let backoff = self.base.saturating_mul(factor).min(self.max_wait);
-        let half = backoff / 2;
-        half + half.mul_f64(rand::random::<f64>())
     }
 }
 
-/// How long the server asked us to wait: `retry-after-ms` (as the official SDKs read it), else
-/// `Retry-After` in seconds or as an HTTP date.
-pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && let Ok(wait) = Duration::try_from_secs_f64(ms / 1000.0)
-    {
-        return Some(wait);
-    }
-    let raw = header("retry-after")?;
-    if let Ok(seconds) = raw.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).ok();
-    }
-    let date = DateTime::parse_from_rfc2822(raw).ok()?;
-    Some(
-        (date.with_timezone(&Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// Reads a whole body, refusing to hold more than `limit` bytes.
-pub(crate) async fn read_body(response: &mut Response, limit: usize) -> Result<Vec<u8>, Failure> {
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(too_large(limit));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large(limit));
+/// A body that could not be read counts as a broken connection (or a timeout); one too large to
+/// hold does not follow the protocol.
+impl From<BodyError> for Failure {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::Read(error) => Self::from_reqwest(&error),
+            too_large @ BodyError::TooLarge { .. } => Self::Malformed(too_large.into()),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body)
-}
-
-fn too_large(limit: usize) -> Failure {
-    Failure::Malformed(anyhow::anyhow!("the answer is larger than {limit} bytes"))
 }
 
 /// OpenAI's error shape, `{"error":{"message":...}}`; some compatible servers put a bare string
@@ -338,14 +232,10 @@ pub(crate) fn error_message(body: &[u8], status: StatusCode) -> String {
     let message = match serde_json::from_slice::<ErrorEnvelope>(body) {
         Ok(ErrorEnvelope {
             error: ErrorDetail::Object { message: Some(m) } | ErrorDetail::Text(m),
-        }) => m,
-        _ => String::from_utf8_lossy(body).trim().to_owned(),
+        }) => Some(m),
+        _ => None,
     };
-    if message.is_empty() {
-        status.canonical_reason().unwrap_or("no details").to_owned()
-    } else {
-        shorten(&message)
-    }
+    error_text(status, body, message)
 }
 
 /// The message of an error reported inside a stream: the `error` value of a chunk, an object
@@ -356,112 +246,16 @@ pub(crate) fn reported_error(error: &serde_json::Value) -> String {
         .and_then(serde_json::Value::as_str)
         .or_else(|| error.as_str())
         .unwrap_or("the server reported an error");
-    shorten(message)
-}
-
-fn shorten(message: &str) -> String {
-    match message.char_indices().nth(MESSAGE_CHARS) {
-        Some((end, _)) => format!("{}...", &message[..end]),
-        None => message.to_owned(),
-    }
-}
-
-/// A reqwest error with its causes, without the URL (which might carry credentials).
-pub(crate) fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_connect() {
-        "cannot connect".to_owned()
-    } else if error.is_body() || error.is_decode() {
-        "connection lost while reading the answer".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    shorten(message, MESSAGE_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::time::Duration;
+
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
-
-    #[test]
-    fn retry_after_in_seconds_milliseconds_and_dates() {
-        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:58Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "3")]), now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "1.5")]), now),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
-                now
-            ),
-            Some(Duration::from_secs(2))
-        );
-        // A date in the past means now.
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:00:00 GMT")]),
-                now
-            ),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after-ms", "120"), ("retry-after", "9")]),
-                now
-            ),
-            Some(Duration::from_millis(120))
-        );
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
-        assert_eq!(retry_after(&headers(&[("retry-after", "-1")]), now), None);
-        assert_eq!(retry_after(&headers(&[]), now), None);
-    }
-
-    #[test]
-    fn waits_grow_with_jitter_and_stay_capped() {
-        let policy = RetryPolicy {
-            max_retries: 5,
-            base: Duration::from_millis(200),
-            max_wait: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let first = policy.wait(0, None);
-            assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200));
-            let third = policy.wait(2, None);
-            assert!(third >= Duration::from_millis(400) && third <= Duration::from_millis(800));
-            assert!(policy.wait(30, None) <= Duration::from_secs(1));
-            assert!(policy.wait(40, None) <= Duration::from_secs(1));
-        }
-        assert_eq!(
-            policy.wait(0, Some(Duration::from_millis(30))),
-            Duration::from_millis(30)
-        );
-        assert_eq!(
-            policy.wait(0, Some(Duration::from_secs(3600))),
-            Duration::from_secs(1)
-        );
-    }
 
     #[test]
     fn error_messages_come_from_the_body_when_there_is_one() {
@@ -490,27 +284,13 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_keep_the_base_path() {
-        let base = Url::parse("https://api.openai.com/v1").unwrap();
-        assert_eq!(
-            endpoint(&base, "/chat/completions").unwrap().as_str(),
-            "https://api.openai.com/v1/chat/completions"
-        );
-        let slash = Url::parse("http://127.0.0.1:9/v1/").unwrap();
-        assert_eq!(
-            endpoint(&slash, "/embeddings").unwrap().as_str(),
-            "http://127.0.0.1:9/v1/embeddings"
-        );
-        let ftp = Url::parse("ftp://example.com").unwrap();
-        assert!(endpoint(&ftp, "/embeddings").is_err());
-    }
-
-    #[test]
     fn statuses_map_to_the_ports_errors() {
-        let status = |code: u16| Failure::Status {
-            status: StatusCode::from_u16(code).unwrap(),
-            message: "m".into(),
-            retry_after: Some(Duration::from_secs(2)),
+        let status = |code: u16| {
+            Failure::Status(ErrorAnswer {
+                status: StatusCode::from_u16(code).unwrap(),
+                message: "m".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            })
         };
         assert!(matches!(
             status(429).into_llm_error(),

@@ -14,5 +14,7 @@ mod sse;
 mod stream;
 
 pub use chat::OpenAiChat;
-pub use config::{ApiKey, EmbeddingConfig, OpenAiConfig, OpenAiConfigError};
+pub use config::{EmbeddingConfig, OpenAiConfig, OpenAiConfigError};
 pub use embeddings::OpenAiEmbedder;
+// The key type is shared by every provider adapter; it is named here too for this crate's users.
+pub use switchboard_provider_http::ApiKey;

@@ -8,10 +8,10 @@ use std::time::Duration;
 use reqwest::Response;
 use serde::Deserialize;
 use switchboard_domain::ports::{ChatEvent, ChatStream, FinishReason, ToolCall};
+use switchboard_provider_http::ApiKey;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::config::ApiKey;
 use crate::http::{Failure, reported_error};
 use crate::sse::{SseDecoder, SseEvent};
 

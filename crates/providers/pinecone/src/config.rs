@@ -1,42 +1,10 @@
 //! How to reach a Pinecone index: the key, the index's data-plane host, the timeout and the
 //! retry policy.
 
-use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_provider_http::ApiKey;
 use url::Url;
-
-/// A Pinecone API key. Its `Debug` never shows it, and messages that echo it are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(Arc<str>);
-
-impl ApiKey {
-    /// Wraps a key.
-    #[must_use]
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(Arc::from(key.into()))
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of the key replaced, for messages that come from the server.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(&*self.0, "<redacted>")
-        }
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
 
 /// Where the index is and how patiently to call it.
 ///
@@ -45,6 +13,7 @@ impl fmt::Debug for ApiKey {
 /// The metric is fixed when the index is created, in the console or through the control plane.
 #[derive(Clone, Debug)]
 pub struct PineconeConfig {
+    /// Sent as `Api-Key`; it must not be empty.
     pub api_key: ApiKey,
     /// The index's data-plane host, as the console or `GET /indexes/{name}` shows it, for example
     /// `https://my-index-abc123.svc.us-east-1-aws.pinecone.io`. The adapter appends

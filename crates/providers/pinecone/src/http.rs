@@ -1,5 +1,5 @@
-//! The wire beneath the adapter: an HTTP client that sends Pinecone's headers, the endpoints under
-//! the index host, retries with backoff, bounded body reads, and the translation of failures into
+//! The wire beneath the adapter: an HTTP client that sends Pinecone's headers, retries (with the
+//! policy of `switchboard-provider-http`), and the translation of failures into
 //! [`VectorStoreError`].
 
 use std::time::Duration;
@@ -9,17 +9,14 @@ use reqwest::{Client, Response, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use switchboard_domain::knowledge::VectorStoreError;
+use switchboard_provider_http::{
+    ApiKey, BodyError, ErrorAnswer, Retry, RetryPolicy, Retryable, client, describe, error_text,
+    read_body,
+};
 use tracing::debug;
 use url::Url;
 
-use crate::config::{ApiKey, PineconeConfig, PineconeConfigError};
-
-/// Error bodies are short; anything longer is cut rather than held.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
-/// How long to wait for an error body once its status has arrived.
-const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
-/// The longest server message kept in an error.
-const MESSAGE_CHARS: usize = 300;
+use crate::config::{PineconeConfig, PineconeConfigError};
 
 /// An HTTP client bound to one index, sending the key and API version with every request.
 #[derive(Clone)]
@@ -43,18 +40,16 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
+    /// A transport for the index `config` names; the caller has checked the host (by making its
+    /// endpoints).
     pub(crate) fn new(config: &PineconeConfig) -> Result<Self, PineconeConfigError> {
-        let host = &config.index_host;
-        if !matches!(host.scheme(), "http" | "https") || host.host().is_none() {
-            return Err(PineconeConfigError::IndexHost(host.to_string()));
-        }
         if config.api_key.expose().is_empty() {
             return Err(PineconeConfigError::EmptyKey);
         }
-        let mut key = HeaderValue::from_str(config.api_key.expose())
+        let key = config
+            .api_key
+            .header_value("")
             .map_err(|_| PineconeConfigError::InvalidKey)?;
-        // Keeps the value out of reqwest's and hyper's debug output.
-        key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(HeaderName::from_static("api-key"), key);
         headers.insert(
@@ -63,33 +58,18 @@ impl Transport {
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let client = Client::builder()
-            .default_headers(headers)
-            .connect_timeout(config.request_timeout)
-            // The index answers where it was asked; following a redirect would resend the
-            // request, key included, somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let client = client(headers, config.request_timeout)
             .map_err(|e| PineconeConfigError::Client(describe(&e)))?;
         Ok(Self {
             client,
             key: config.api_key.clone(),
-            host: host.clone(),
+            host: config.index_host.clone(),
             timeout: config.request_timeout,
             retry: RetryPolicy {
                 max_retries: config.max_retries,
                 base: config.retry_base,
                 max_wait: PineconeConfig::MAX_RETRY_WAIT,
             },
-        })
-    }
-
-    /// `{host}{path}`, keeping any path the host was given with.
-    pub(crate) fn endpoint(&self, path: &str) -> Result<Url, VectorStoreError> {
-        let joined = format!("{}{path}", self.host.as_str().trim_end_matches('/'));
-        Url::parse(&joined).map_err(|e| {
-            VectorStoreError::Unexpected(anyhow::anyhow!("cannot address {path} on the index: {e}"))
         })
     }
 
@@ -103,32 +83,31 @@ impl Transport {
         limit: usize,
     ) -> Result<T, VectorStoreError> {
         let mut retries = 0;
-        loop {
-            match self.attempt(url, &body, limit).await {
-                Ok(value) => return Ok(value),
-                Err(failure) if failure.is_retryable() && retries < self.retry.max_retries => {
-                    let wait = self.retry.wait(retries, failure.retry_after());
+        let result = self
+            .retry
+            .run(
+                || self.attempt(url, &body, limit),
+                |failure, retry, wait| {
                     debug!(
                         pinecone.operation = operation,
-                        retry = retries + 1,
+                        retry,
                         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         failure = ?failure,
                         "Pinecone request failed; retrying"
                     );
-                    tokio::time::sleep(wait).await;
-                    retries += 1;
-                }
-                Err(failure) => {
-                    debug!(
-                        pinecone.operation = operation,
-                        retries,
-                        failure = ?failure,
-                        "Pinecone request failed"
-                    );
-                    return Err(failure.into_store_error());
-                }
-            }
-        }
+                    retries = retry;
+                },
+            )
+            .await;
+        result.map_err(|failure| {
+            debug!(
+                pinecone.operation = operation,
+                retries,
+                failure = ?failure,
+                "Pinecone request failed"
+            );
+            failure.into_store_error()
+        })
     }
 
     async fn attempt<T: DeserializeOwned>(
@@ -158,21 +137,8 @@ impl Transport {
     }
 
     /// The failure an error status stands for, with Pinecone's message (redacted).
-    async fn status_failure(&self, mut response: Response) -> Failure {
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        // A body that cannot be read (in time) still leaves the status to go by.
-        let body =
-            tokio::time::timeout(ERROR_BODY_WAIT, read_body(&mut response, ERROR_BODY_LIMIT))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-        Failure::Status {
-            status,
-            message: self.key.redact(&error_message(&body, status)),
-            retry_after,
-        }
+    async fn status_failure(&self, response: Response) -> Failure {
+        Failure::Status(ErrorAnswer::read(response, &self.key, error_message).await)
     }
 }
 
@@ -180,11 +146,7 @@ impl Transport {
 #[derive(Debug)]
 enum Failure {
     /// The index answered with an error status.
-    Status {
-        status: StatusCode,
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Status(ErrorAnswer),
     /// The connection could not be made, or broke.
     Connection(String),
     /// No answer within the request timeout.
@@ -202,32 +164,11 @@ impl Failure {
         }
     }
 
-    /// Whether the same request may succeed if sent again: rate limits, server errors and
-    /// connection trouble. Every request the adapter sends is idempotent (upserts replace,
-    /// deletes of what is gone succeed), so resending cannot do harm. A timeout has already
-    /// spent the caller's patience.
-    fn is_retryable(&self) -> bool {
-        match self {
-            Self::Status { status, .. } => {
-                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-            }
-            Self::Connection(_) => true,
-            Self::Timeout | Self::Malformed(_) => false,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Status { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
     fn into_store_error(self) -> VectorStoreError {
         match self {
-            Self::Status {
+            Self::Status(ErrorAnswer {
                 status, message, ..
-            } => {
+            }) => {
                 if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                     VectorStoreError::Unavailable(format!("Pinecone {status}: {message}"))
                 } else if let Some((expected, actual)) = dimension_mismatch(&message)
@@ -251,60 +192,38 @@ impl Failure {
     }
 }
 
-/// How often and how long to wait before sending a failed request again.
-#[derive(Clone, Copy, Debug)]
-struct RetryPolicy {
-    max_retries: u32,
-    base: Duration,
-    max_wait: Duration,
-}
-
-impl RetryPolicy {
-    /// The server's `Retry-After` when it gave one, else exponential backoff with equal jitter
-    /// (half fixed, half random), so callers that failed together do not come back together;
-    /// never more than `max_wait`.
-    fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(asked) = retry_after {
-            return asked.min(self.max_wait);
+impl Retryable for Failure {
+    /// Rate limits (after the server's `Retry-After` when it gave one), server errors and
+    /// connection trouble. Every request the adapter sends is idempotent (upserts replace,
+    /// deletes of what is gone succeed), so resending cannot do harm. A timeout has already
+    /// spent the caller's patience.
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Status(answer)
+                if answer.status == StatusCode::TOO_MANY_REQUESTS
+                    || answer.status.is_server_error() =>
+            {
+                Retry::Yes {
+                    after: answer.retry_after,
+                }
+            }
+            Self::Connection(_) => Retry::Yes { after: None },
+            Self::Status(_) | Self::Timeout | Self::Malformed(_) => Retry::No,
         }
-        let factor = 1_u32.checked_shl(retry).unwrap_or(u32::MAX);
-        let backoff = self.base.saturating_mul(factor).min(self.max_wait);
-        let half = backoff / 2;
-        half + half.mul_f64(rand::random::<f64>())
     }
 }
 
-/// `Retry-After` in seconds, when the answer carries one.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get("retry-after")?.to_str().ok()?;
-    Duration::try_from_secs_f64(raw.trim().parse::<f64>().ok()?).ok()
-}
-
-/// Reads a whole body, refusing to hold more than `limit` bytes.
-async fn read_body(response: &mut Response, limit: usize) -> Result<Vec<u8>, Failure> {
-    let too_large = || {
-        Failure::Malformed(anyhow::anyhow!(
-            "Pinecone's answer is larger than {limit} bytes"
-        ))
-    };
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Failure::from_reqwest(&e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+/// A body that could not be read counts as a broken connection (or a timeout); one too large to
+/// hold does not follow the protocol.
+impl From<BodyError> for Failure {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge { limit } => Self::Malformed(anyhow::anyhow!(
+                "Pinecone's answer is larger than {limit} bytes"
+            )),
+            BodyError::Read(error) => Self::from_reqwest(&error),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body)
 }
 
 /// Pinecone's error bodies: gRPC-style `{"code":3,"message":"..."}` from the data plane, or
@@ -332,21 +251,10 @@ fn error_message(body: &[u8], status: StatusCode) -> String {
         | Ok(ErrorBody {
             error: Some(ErrorDetail { message: Some(m) }),
             ..
-        }) => m,
-        _ => String::from_utf8_lossy(body).trim().to_owned(),
+        }) => Some(m),
+        _ => None,
     };
-    if message.is_empty() {
-        status.canonical_reason().unwrap_or("no details").to_owned()
-    } else {
-        shorten(&message)
-    }
-}
-
-fn shorten(message: &str) -> String {
-    match message.char_indices().nth(MESSAGE_CHARS) {
-        Some((end, _)) => format!("{}...", &message[..end]),
-        None => message.to_owned(),
-    }
+    error_text(status, body, message)
 }
 
 /// The index's and the vector's sizes from Pinecone's refusal, `Vector dimension 3 does not
@@ -369,24 +277,6 @@ fn dimension_mismatch(message: &str) -> Option<(usize, usize)> {
     let (actual, at) = number_after("dimension", 0)?;
     let (expected, _) = number_after("index", at)?;
     Some((expected, actual))
-}
-
-/// A reqwest error with its causes, without the URL.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_connect() {
-        "cannot connect".to_owned()
-    } else if error.is_body() || error.is_decode() {
-        "connection lost while reading the answer".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -438,10 +328,12 @@ mod tests {
 
     #[test]
     fn statuses_map_to_the_ports_errors() {
-        let status = |code: u16, message: &str| Failure::Status {
-            status: StatusCode::from_u16(code).unwrap(),
-            message: message.into(),
-            retry_after: None,
+        let status = |code: u16, message: &str| {
+            Failure::Status(ErrorAnswer {
+                status: StatusCode::from_u16(code).unwrap(),
+                message: message.into(),
+                retry_after: None,
+            })
         };
         for code in [429, 500, 502, 503, 504] {
             assert!(status(code, "m").is_retryable());
@@ -474,26 +366,5 @@ mod tests {
             Failure::Timeout.into_store_error(),
             VectorStoreError::Unavailable(_)
         ));
-    }
-
-    #[test]
-    fn waits_grow_with_jitter_and_stay_capped() {
-        let policy = RetryPolicy {
-            max_retries: 5,
-            base: Duration::from_millis(200),
-            max_wait: Duration::from_secs(1),
-        };
-        for _ in 0..50 {
-            let first = policy.wait(0, None);
-            assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200));
-            assert!(policy.wait(40, None) <= Duration::from_secs(1));
-        }
-        assert_eq!(
-            policy.wait(0, Some(Duration::from_secs(3600))),
-            Duration::from_secs(1)
-        );
-        let mut headers = HeaderMap::new();
-        headers.insert("retry-after", HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
     }
 }

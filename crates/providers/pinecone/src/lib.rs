@@ -10,7 +10,9 @@ mod config;
 mod http;
 mod store;
 
-pub use config::{ApiKey, PineconeConfig, PineconeConfigError};
+pub use config::{PineconeConfig, PineconeConfigError};
 pub use store::{
     MAX_BATCH_VECTORS, MAX_METADATA_TEXT_BYTES, MAX_REQUEST_BYTES, MAX_TOP_K, PineconeVectorStore,
 };
+// The key type is shared by every provider adapter; it is named here too for this crate's users.
+pub use switchboard_provider_http::ApiKey;

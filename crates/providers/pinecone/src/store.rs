@@ -8,6 +8,7 @@ use switchboard_domain::ids::OrganizationId;
 use switchboard_domain::knowledge::{
     ChunkId, DocumentId, VectorFilter, VectorMatch, VectorRecord, VectorStore, VectorStoreError,
 };
+use switchboard_provider_http::endpoint;
 use tracing::{debug, instrument};
 use url::Url;
 
@@ -65,17 +66,16 @@ impl PineconeVectorStore {
     /// When the index host is not an http(s) URL, the key is empty or cannot be an HTTP header,
     /// or the HTTP client cannot be built.
     pub fn new(config: &PineconeConfig) -> Result<Self, PineconeConfigError> {
-        let transport = Transport::new(config)?;
+        // The endpoints come first: they check the host, the first thing to be wrong with.
         let url = |path: &str| {
-            transport
-                .endpoint(path)
+            endpoint(&config.index_host, path)
                 .map_err(|_| PineconeConfigError::IndexHost(config.index_host.to_string()))
         };
         Ok(Self {
             upsert_url: url("/vectors/upsert")?,
             query_url: url("/query")?,
             delete_url: url("/vectors/delete")?,
-            transport,
+            transport: Transport::new(config)?,
         })
     }
 
