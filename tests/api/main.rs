@@ -2,6 +2,7 @@
 
 mod agents;
 mod auth;
+mod call_logs;
 mod calls;
 mod conversations;
 mod errors;

@@ -1,21 +1,24 @@
 //! `CallRepository` on sea-orm.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, Expr, Func};
+use sea_orm::sea_query::{Alias, Expr, Func, LikeExpr, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use switchboard_domain::agent::AgentStats;
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
+    Speaker, TurnLatency,
 };
 use switchboard_domain::ids::{AgentId, CallId, OrganizationId};
+use switchboard_domain::page::{PageRequest, Paged};
 use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome};
 
 use crate::Database;
 use crate::accounts::unexpected;
 use crate::entities::{call, call_turn};
+use crate::paging::fetch_page;
 
 /// Calls and transcripts in the application database.
 #[derive(Clone, Debug)]
@@ -79,6 +82,19 @@ fn turn_from_row(row: call_turn::Model) -> Result<CallTurn, RepositoryError> {
 fn conversation_json(call: &Call) -> Result<serde_json::Value, RepositoryError> {
     serde_json::to_value(&call.conversation)
         .map_err(|e| RepositoryError(anyhow::anyhow!("conversation does not serialise: {e}")))
+}
+
+/// `%words%`, lower-cased, with LIKE's own wildcards escaped so they match themselves.
+fn like_pattern(words: &str) -> String {
+    let escaped: String = words
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
 }
 
 fn to_i64(ms: u64) -> i64 {
@@ -160,6 +176,77 @@ impl CallRepository for SeaOrmCalls {
             .map_err(unexpected)?
             .map(call_from_row)
             .transpose()
+    }
+
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: &CallFilter,
+        sort: CallSort,
+        page: PageRequest,
+    ) -> Result<Paged<Call>, RepositoryError> {
+        let mut query =
+            call::Entity::find().filter(call::Column::OrganizationId.eq(organization.as_uuid()));
+        if let Some(status) = filter.status {
+            query = query.filter(call::Column::Status.eq(status.as_str()));
+        }
+        if let Some(direction) = filter.direction {
+            query = query.filter(call::Column::Direction.eq(direction.as_str()));
+        }
+        if let Some(channel) = filter.channel {
+            query = query.filter(call::Column::Channel.eq(channel.as_str()));
+        }
+        if let Some(agent) = filter.agent_id {
+            query = query.filter(call::Column::AgentId.eq(agent.as_uuid()));
+        }
+        if let Some(from) = filter.started_from {
+            query = query.filter(call::Column::StartedAt.gte(from));
+        }
+        if let Some(before) = filter.started_before {
+            query = query.filter(call::Column::StartedAt.lt(before));
+        }
+        if let Some(words) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            let pattern = like_pattern(words);
+            let lower = |column: Expr| Func::lower(column);
+            let in_transcript = Query::select()
+                .column(call_turn::Column::CallId)
+                .from(call_turn::Entity)
+                .and_where(
+                    Expr::expr(lower(Expr::col(call_turn::Column::Text)))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                )
+                .to_owned();
+            query = query.filter(
+                Condition::any()
+                    .add(call::Column::Id.in_subquery(in_transcript))
+                    .add(
+                        Expr::expr(lower(Expr::col(call::Column::CustomerName)))
+                            .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                    )
+                    .add(call::Column::PhoneNumber.like(LikeExpr::new(pattern).escape('\\'))),
+            );
+        }
+        query = match sort {
+            CallSort::Newest => query
+                .order_by_desc(call::Column::StartedAt)
+                .order_by_desc(call::Column::Id),
+            CallSort::Oldest => query
+                .order_by_asc(call::Column::StartedAt)
+                .order_by_asc(call::Column::Id),
+        };
+        let (rows, total) = fetch_page(query, page, self.db.connection()).await?;
+        Ok(Paged {
+            items: rows
+                .into_iter()
+                .map(call_from_row)
+                .collect::<Result<_, _>>()?,
+            total,
+        })
     }
 
     async fn find_by_session(
@@ -295,6 +382,22 @@ impl CallRepository for SeaOrmCalls {
                 (AgentId::from_uuid(agent), stats)
             })
             .collect())
+    }
+
+    async fn turns_of(&self, calls: &[CallId]) -> Result<Vec<CallTurn>, RepositoryError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        call_turn::Entity::find()
+            .filter(call_turn::Column::CallId.is_in(calls.iter().map(CallId::as_uuid)))
+            .order_by_asc(call_turn::Column::CallId)
+            .order_by_asc(call_turn::Column::TurnIndex)
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(turn_from_row)
+            .collect()
     }
 
     async fn turns(&self, call: CallId) -> Result<Vec<CallTurn>, RepositoryError> {

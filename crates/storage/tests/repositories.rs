@@ -10,7 +10,8 @@ use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, Passwor
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallStatus, NewCallTurn, Speaker, TurnLatency,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, NewCallTurn, Speaker,
+    TurnLatency,
 };
 use switchboard_domain::ids::CallId;
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
@@ -70,6 +71,7 @@ on_both_backends!(
     phone_numbers_are_unique_across_organisations,
     documents_are_scoped_and_paged,
     calls_keep_turns_in_order_and_refuse_stale_saves,
+    call_lists_filter_search_sort_and_page,
     organisation_profiles_are_updated_in_place,
     onboarding_steps_are_recorded_per_organisation,
     onboarding_agent_is_replaced_only_when_expected,
@@ -994,5 +996,138 @@ async fn concurrent_first_agents_have_one_winner(db: Database) -> anyhow::Result
         onboarding.find(mine).await?.unwrap().agent_id,
         Some(winners[0])
     );
+    Ok(())
+}
+
+async fn call_lists_filter_search_sort_and_page(db: Database) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let agent = AgentId::new();
+    let mut made = Vec::new();
+    for n in 0..5 {
+        let mut call = new_call(mine, None);
+        call.started_at = now() - Duration::hours(5 - n);
+        call.customer_name = Some(format!("Customer {n}"));
+        call.phone_number = Some(format!("+1415555000{n}"));
+        call.agent_id = (n % 2 == 0).then_some(agent);
+        call.direction = if n < 2 {
+            CallDirection::Outbound
+        } else {
+            CallDirection::Inbound
+        };
+        if n == 4 {
+            call.finish(CallStatus::Completed, "flow_ended", now());
+        }
+        let said = if n == 3 {
+            "My refund is 100% late"
+        } else {
+            "Just a question"
+        };
+        calls
+            .insert(&call, &[line(Speaker::Customer, said, None)])
+            .await?;
+        made.push(call);
+    }
+    calls
+        .insert(
+            &new_call(theirs, None),
+            &[line(Speaker::Customer, "refund", None)],
+        )
+        .await?;
+    let ids = |page: switchboard_domain::page::Paged<Call>| -> Vec<CallId> {
+        page.items.into_iter().map(|c| c.id).collect()
+    };
+    let all = calls
+        .list(
+            mine,
+            &CallFilter::default(),
+            CallSort::Newest,
+            PageRequest::default(),
+        )
+        .await?;
+    assert_eq!(all.total, 5);
+    assert_eq!(
+        ids(all),
+        made.iter().rev().map(|c| c.id).collect::<Vec<_>>()
+    );
+    let oldest = calls
+        .list(
+            mine,
+            &CallFilter::default(),
+            CallSort::Oldest,
+            PageRequest::parse(Some(2), Some(2)).unwrap(),
+        )
+        .await?;
+    assert_eq!(
+        oldest.total, 5,
+        "the total honours the filter, not the page"
+    );
+    assert_eq!(ids(oldest), [made[2].id, made[3].id]);
+
+    let by = |filter: CallFilter| {
+        let calls = calls.clone();
+        async move {
+            calls
+                .list(mine, &filter, CallSort::Oldest, PageRequest::default())
+                .await
+        }
+    };
+    let completed = by(CallFilter {
+        status: Some(CallStatus::Completed),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(completed), [made[4].id]);
+    let outbound = by(CallFilter {
+        direction: Some(CallDirection::Outbound),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(outbound), [made[0].id, made[1].id]);
+    let agents = by(CallFilter {
+        agent_id: Some(agent),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(agents), [made[0].id, made[2].id, made[4].id]);
+    let window = by(CallFilter {
+        started_from: Some(made[1].started_at),
+        started_before: Some(made[3].started_at),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(window), [made[1].id, made[2].id]);
+    let text = by(CallFilter {
+        channel: Some(CallChannel::Text),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(text.total, 5);
+
+    // Search: transcript words in any case, a literal %, the customer's name, the number.
+    for (words, expected) in [
+        ("REFUND", vec![made[3].id]),
+        ("100%", vec![made[3].id]),
+        ("1%", vec![]),
+        ("customer 2", vec![made[2].id]),
+        ("+14155550001", vec![made[1].id]),
+        ("_", vec![]),
+    ] {
+        let found = by(CallFilter {
+            search: Some(words.into()),
+            ..CallFilter::default()
+        })
+        .await?;
+        assert_eq!(ids(found), expected, "{words:?}");
+    }
+    let combined = by(CallFilter {
+        search: Some("question".into()),
+        agent_id: Some(agent),
+        direction: Some(CallDirection::Inbound),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(combined), [made[2].id, made[4].id]);
     Ok(())
 }

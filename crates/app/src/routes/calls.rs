@@ -111,7 +111,11 @@ pub struct CallView {
 }
 
 impl CallView {
-    fn new(call: Call, first_message: Option<String>, turns: Option<Vec<CallTurn>>) -> Self {
+    pub(crate) fn new(
+        call: Call,
+        first_message: Option<String>,
+        turns: Option<Vec<CallTurn>>,
+    ) -> Self {
         Self {
             id: call.id.to_string(),
             call_id: call.id.to_string(),

@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod call_logs;
 mod calls;
 mod docs;
 mod health;
@@ -125,6 +126,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     );
     cfg.service(
         scope::scope("/api/v1/calls")
+            .service(call_logs::list_calls)
             .service(calls::start_call)
             .service(calls::get_call)
             .service(calls::send_message)
@@ -135,6 +137,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(calls::sales_start)
             .service(calls::sales_respond)
             .service(calls::sales_conversation),
+    )
+    .service(
+        scope::scope("/api/v1/voice/calls")
+            .service(call_logs::list_voice_calls)
+            .service(call_logs::get_voice_call),
+    )
+    .service(
+        scope::scope("/calls")
+            .service(call_logs::call_logs)
+            .service(call_logs::call_log),
+    )
+    .service(
+        scope::scope("/api/calls")
+            .service(call_logs::list_seed_calls)
+            .service(call_logs::get_seed_call),
     )
     .service(scope::scope("/conversations").service(calls::session_message))
     .service(scope::scope("/api/test").service(calls::test_agent));

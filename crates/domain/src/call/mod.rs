@@ -5,6 +5,7 @@ mod model;
 mod service;
 
 pub use model::{
-    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
+    Speaker, TurnLatency,
 };
 pub use service::{CallError, CallPorts, CallService, CallStart, CallTarget, Opened, TurnAnswer};

@@ -133,3 +133,40 @@ impl Call {
         self.ended_at = Some(at);
     }
 }
+
+/// Which calls a list shows; every field narrows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallFilter {
+    pub status: Option<CallStatus>,
+    pub direction: Option<CallDirection>,
+    pub channel: Option<CallChannel>,
+    pub agent_id: Option<AgentId>,
+    /// Calls started at or after this instant.
+    pub started_from: Option<DateTime<Utc>>,
+    /// Calls started before this instant.
+    pub started_before: Option<DateTime<Utc>>,
+    /// Words found in the transcript, the customer's name or their number (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// The order of a list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallSort {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+impl CallSort {
+    /// Parses `newest`/`-started_at` or `oldest`/`started_at`.
+    ///
+    /// # Errors
+    /// A sentence naming the accepted values.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "newest" | "-started_at" => Ok(Self::Newest),
+            "oldest" | "started_at" => Ok(Self::Oldest),
+            other => Err(format!("{other:?} is not newest or oldest")),
+        }
+    }
+}

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{
-    Call, CallChannel, CallDirection, CallStatus, CallTurn, NewCallTurn, Speaker, TurnLatency,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
+    Speaker, TurnLatency,
 };
 use crate::agent::{AgentConfig, AgentError, AgentStatus};
 use crate::conversation::{CallContext, ConversationEngine, ConversationError, Reply};
@@ -453,6 +454,51 @@ impl CallService {
             .ok_or(CallError::NotFound)?;
         let turns = self.ports.calls.turns(call.id).await?;
         Ok((call, turns))
+    }
+
+    /// A page of the organisation's calls.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: &CallFilter,
+        sort: CallSort,
+        page: PageRequest,
+    ) -> Result<crate::page::Paged<Call>, CallError> {
+        Ok(self
+            .ports
+            .calls
+            .list(organization, filter, sort, page)
+            .await?)
+    }
+
+    /// A page of the organisation's calls with their transcripts, read in two queries.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn list_with_turns(
+        &self,
+        organization: OrganizationId,
+        filter: &CallFilter,
+        sort: CallSort,
+        page: PageRequest,
+    ) -> Result<(Vec<(Call, Vec<CallTurn>)>, u64), CallError> {
+        let calls = self.list(organization, filter, sort, page).await?;
+        let ids: Vec<CallId> = calls.items.iter().map(|c| c.id).collect();
+        let mut turns = self.ports.calls.turns_of(&ids).await?;
+        let with_turns = calls
+            .items
+            .into_iter()
+            .map(|call| {
+                let (mine, rest): (Vec<CallTurn>, Vec<CallTurn>) =
+                    turns.drain(..).partition(|t| t.call_id == call.id);
+                turns = rest;
+                (call, mine)
+            })
+            .collect();
+        Ok((with_turns, calls.total))
     }
 
     /// The organisation's latest call for a client's session key, if any.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::RepositoryError;
 use crate::agent::{Agent, AgentStats, AgentStatus};
-use crate::call::{Call, CallTurn, NewCallTurn};
+use crate::call::{Call, CallFilter, CallSort, CallTurn, NewCallTurn};
 use crate::ids::{AgentId, CallId, OrganizationId, PhoneNumberId, UserId};
 use crate::page::{PageRequest, Paged};
 use crate::phone_number::{E164, PhoneNumber};
@@ -202,6 +202,19 @@ pub trait CallRepository: Send + Sync {
         id: CallId,
     ) -> Result<Option<Call>, RepositoryError>;
 
+    /// A page of the organisation's calls that pass `filter`, in `sort` order, with the total
+    /// number that pass it.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: &CallFilter,
+        sort: CallSort,
+        page: PageRequest,
+    ) -> Result<Paged<Call>, RepositoryError>;
+
     /// The organisation's most recent call with this session key.
     ///
     /// # Errors
@@ -236,6 +249,12 @@ pub trait CallRepository: Send + Sync {
         organization: OrganizationId,
         agents: &[AgentId],
     ) -> Result<Vec<(AgentId, AgentStats)>, RepositoryError>;
+
+    /// The transcripts of several calls in one read, each in order.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn turns_of(&self, calls: &[CallId]) -> Result<Vec<CallTurn>, RepositoryError>;
 
     /// The call's transcript, in order.
     ///

@@ -1,0 +1,484 @@
+//! Reading calls: the canonical `GET /api/v1/calls` list with filters, and the seeds' lists and
+//! details: 004's `/api/v1/voice/calls`, 000's `/calls/logs` and `/calls/{id}`, 001's
+//! `/api/calls`.
+
+use actix_web::{get, web};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::call::{
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn,
+};
+use switchboard_domain::ids::{AgentId, CallId};
+use switchboard_domain::page::{PageRequest, Paged};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::http::extract::CurrentUser;
+use crate::routes::calls::{CallView, HistoryLine, TurnView};
+use crate::routes::{page_request, parse_path_id};
+use crate::state::AppState;
+
+/// A date (`2026-11-21`, the whole day in UTC) or an instant (RFC 3339).
+fn instant(field: &str, raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+        ApiError::field(field, "must be a date (2026-11-21) or an RFC 3339 instant")
+    })?;
+    let day = if end_of_day {
+        day.succ_opt().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
+fn parsed<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(parse)
+        .transpose()
+        .map_err(|m| ApiError::field(field, m))
+}
+
+fn agent_filter(raw: Option<&str>) -> Result<Option<AgentId>, ApiError> {
+    raw.filter(|a| !a.trim().is_empty())
+        .map(|a| {
+            a.trim()
+                .parse::<AgentId>()
+                .map_err(|_| ApiError::field("agent_id", "is not an agent id"))
+        })
+        .transpose()
+}
+
+/// The canonical list's query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct CallQuery {
+    /// `queued`, `in_progress`, `completed` or `failed`.
+    pub status: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: Option<String>,
+    /// `text`, `web` or `phone`.
+    pub channel: Option<String>,
+    pub agent_id: Option<String>,
+    /// Calls started on or after this date or instant.
+    pub date_from: Option<String>,
+    /// Calls started up to this date (inclusive) or before this instant.
+    pub date_to: Option<String>,
+    /// Words in the transcript, the customer's name or number.
+    #[serde(alias = "q")]
+    pub search: Option<String>,
+    /// `newest` (default) or `oldest`.
+    pub sort: Option<String>,
+    pub page: Option<u64>,
+    #[serde(alias = "limit")]
+    pub page_size: Option<u64>,
+}
+
+impl CallQuery {
+    fn filter(&self) -> Result<(CallFilter, CallSort, PageRequest), ApiError> {
+        let date_to_is_day = self.date_to.as_deref().is_some_and(|d| !d.contains('T'));
+        Ok((
+            CallFilter {
+                status: parsed("status", self.status.as_deref(), CallStatus::parse)?,
+                direction: parsed("direction", self.direction.as_deref(), CallDirection::parse)?,
+                channel: parsed("channel", self.channel.as_deref(), CallChannel::parse)?,
+                agent_id: agent_filter(self.agent_id.as_deref())?,
+                started_from: self
+                    .date_from
+                    .as_deref()
+                    .map(|d| instant("date_from", d, false))
+                    .transpose()?,
+                started_before: self
+                    .date_to
+                    .as_deref()
+                    .map(|d| instant("date_to", d, date_to_is_day))
+                    .transpose()?,
+                search: self.search.clone(),
+            },
+            parsed("sort", self.sort.as_deref(), CallSort::parse)?.unwrap_or_default(),
+            page_request(self.page, self.page_size)?,
+        ))
+    }
+}
+
+/// A page of calls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallList {
+    pub items: Vec<CallView>,
+    /// Calls that pass the filters, over all pages.
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// The organisation's calls, filtered, searched, sorted and paged.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(CallQuery),
+    responses(
+        (status = 200, description = "A page of calls", body = CallList),
+        (status = 422, description = "An invalid filter", body = ErrorBody),
+    )
+)]
+#[get("")]
+pub async fn list_calls(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<CallQuery>,
+) -> Result<web::Json<CallList>, ApiError> {
+    let (filter, sort, page) = query.filter()?;
+    let calls = state
+        .calls
+        .list(user.0.organization_id, &filter, sort, page)
+        .await?;
+    Ok(web::Json(CallList {
+        items: calls
+            .items
+            .into_iter()
+            .map(|c| CallView::new(c, None, None))
+            .collect(),
+        total: calls.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// Seed 004's list query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct VoiceCallQuery {
+    pub page: Option<u64>,
+    /// 1 to 100 (default 20).
+    pub page_size: Option<u64>,
+    pub status: Option<String>,
+    /// Calls carry no analysis yet, so a sentiment filter matches none.
+    pub sentiment: Option<String>,
+    /// Calls carry no analysis yet, so a category filter matches none.
+    pub category: Option<String>,
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+}
+
+/// Seed 004's call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoiceCallView {
+    pub id: String,
+    /// This server's call id (the seed's name for it).
+    pub vapi_call_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i64>,
+    pub status: &'static str,
+    pub agent_type: String,
+    pub sentiment: Option<String>,
+    pub category: Option<String>,
+    pub resolution: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Vec<TurnView>>,
+    /// The call's analysis; null until one exists.
+    #[schema(value_type = Option<Object>)]
+    pub analytics: Option<serde_json::Value>,
+    pub recording_url: Option<String>,
+}
+
+impl VoiceCallView {
+    fn new(call: Call, turns: Option<Vec<CallTurn>>) -> Self {
+        Self {
+            id: call.id.to_string(),
+            vapi_call_id: call.id.to_string(),
+            started_at: call.started_at,
+            ended_at: call.ended_at,
+            duration_seconds: call
+                .ended_at
+                .map(|end| (end - call.started_at).num_seconds()),
+            status: call.status.as_str(),
+            agent_type: call
+                .agent_name
+                .or(call.scenario)
+                .unwrap_or_else(|| "general".into()),
+            sentiment: None,
+            category: None,
+            resolution: None,
+            transcript: turns.map(|t| t.into_iter().map(Into::into).collect()),
+            analytics: None,
+            recording_url: None,
+        }
+    }
+}
+
+/// Seed 004's list envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoiceCallList {
+    pub calls: Vec<VoiceCallView>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// Seed 004: calls with their analysis fields.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(VoiceCallQuery),
+    responses(
+        (status = 200, description = "A page of calls", body = VoiceCallList),
+        (status = 422, description = "An invalid filter or page size over 100", body = ErrorBody),
+    )
+)]
+#[get("")]
+pub async fn list_voice_calls(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<VoiceCallQuery>,
+) -> Result<web::Json<VoiceCallList>, ApiError> {
+    let canonical = CallQuery {
+        status: query.status.clone(),
+        date_from: query.date_from.clone(),
+        date_to: query.date_to.clone(),
+        page: query.page,
+        page_size: query.page_size,
+        ..CallQuery::default()
+    };
+    let (filter, sort, page) = canonical.filter()?;
+    let calls = if query.sentiment.is_some() || query.category.is_some() {
+        Paged {
+            items: Vec::new(),
+            total: 0,
+        }
+    } else {
+        state
+            .calls
+            .list(user.0.organization_id, &filter, sort, page)
+            .await?
+    };
+    Ok(web::Json(VoiceCallList {
+        calls: calls
+            .items
+            .into_iter()
+            .map(|c| VoiceCallView::new(c, None))
+            .collect(),
+        total: calls.total,
+        page: page.page,
+        page_size: page.page_size,
+    }))
+}
+
+/// Seed 004: one call with its transcript, analytics and recording.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The call", body = VoiceCallView),
+        (status = 404, description = "Call not found", body = ErrorBody),
+    )
+)]
+#[get("/{call_id}")]
+pub async fn get_voice_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<VoiceCallView>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
+    Ok(web::Json(VoiceCallView::new(call, Some(turns))))
+}
+
+/// Seed 000's call-log query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct CallLogQuery {
+    pub page: Option<u64>,
+    pub limit: Option<u64>,
+    pub search: Option<String>,
+    pub agent_id: Option<String>,
+    pub status: Option<String>,
+    /// `7d`, `30d` or `90d`.
+    pub time_range: Option<String>,
+}
+
+/// Seed 000's list envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallLogList {
+    pub calls: Vec<CallView>,
+    pub total: u64,
+    pub page: u64,
+    pub limit: u64,
+}
+
+/// Seed 000: the call log.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(CallLogQuery),
+    responses(
+        (status = 200, description = "A page of calls", body = CallLogList),
+        (status = 422, description = "An invalid filter", body = ErrorBody),
+    )
+)]
+#[get("/logs")]
+pub async fn call_logs(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<CallLogQuery>,
+) -> Result<web::Json<CallLogList>, ApiError> {
+    let since = match query.time_range.as_deref() {
+        None => None,
+        Some("7d") => Some(7),
+        Some("30d") => Some(30),
+        Some("90d") => Some(90),
+        Some(_) => return Err(ApiError::field("time_range", "must be 7d, 30d or 90d")),
+    };
+    let canonical = CallQuery {
+        status: query.status.clone(),
+        agent_id: query.agent_id.clone(),
+        search: query.search.clone(),
+        page: query.page,
+        page_size: query.limit,
+        ..CallQuery::default()
+    };
+    let (mut filter, sort, page) = canonical.filter()?;
+    filter.started_from = since.map(|days| Utc::now() - Duration::days(days));
+    let calls = state
+        .calls
+        .list(user.0.organization_id, &filter, sort, page)
+        .await?;
+    Ok(web::Json(CallLogList {
+        calls: calls
+            .items
+            .into_iter()
+            .map(|c| CallView::new(c, None, None))
+            .collect(),
+        total: calls.total,
+        page: page.page,
+        limit: page.page_size,
+    }))
+}
+
+/// Seed 000: one call of the log, with its transcript.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The call", body = CallView),
+        (status = 404, description = "Call not found", body = ErrorBody),
+    )
+)]
+#[get("/{call_id}")]
+pub async fn call_log(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CallView>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
+    Ok(web::Json(CallView::new(call, None, Some(turns))))
+}
+
+/// Seed 001's call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeedCallView {
+    pub id: String,
+    pub agent_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub direction: &'static str,
+    /// Seconds, once the call has ended.
+    pub duration: Option<i64>,
+    pub status: &'static str,
+    pub sentiment: Option<String>,
+    /// Mean milliseconds to the first word of the agent's replies.
+    pub latency: Option<f64>,
+    pub transcript: Vec<HistoryLine>,
+    pub recording_url: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl SeedCallView {
+    fn new(call: Call, turns: Vec<CallTurn>) -> Self {
+        let latencies: Vec<u64> = turns
+            .iter()
+            .filter_map(|t| t.latency.map(|l| l.first_token_ms.unwrap_or(l.total_ms)))
+            .collect();
+        Self {
+            id: call.id.to_string(),
+            agent_id: call.agent_id.map(|a| a.to_string()),
+            phone_number: call.phone_number,
+            direction: call.direction.as_str(),
+            duration: call
+                .ended_at
+                .map(|end| (end - call.started_at).num_seconds()),
+            status: call.status.as_str(),
+            sentiment: None,
+            latency: (!latencies.is_empty())
+                .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64),
+            transcript: turns
+                .into_iter()
+                .map(|t| HistoryLine {
+                    speaker: t.speaker.as_str(),
+                    text: t.text,
+                    timestamp: t.at,
+                })
+                .collect(),
+            recording_url: None,
+            metadata: serde_json::json!({"channel": call.channel.as_str(), "end_reason": call.end_reason}),
+            timestamp: call.started_at,
+        }
+    }
+}
+
+/// Seed 001: the organisation's calls, newest first (the total is in `X-Total-Count`).
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(CallQuery),
+    responses((status = 200, description = "Calls", body = Vec<SeedCallView>))
+)]
+#[get("")]
+pub async fn list_seed_calls(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<CallQuery>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let (filter, sort, page) = query.filter()?;
+    let (calls, total) = state
+        .calls
+        .list_with_turns(user.0.organization_id, &filter, sort, page)
+        .await?;
+    let views: Vec<SeedCallView> = calls
+        .into_iter()
+        .map(|(call, turns)| SeedCallView::new(call, turns))
+        .collect();
+    Ok(actix_web::HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::HeaderName::from_static("x-total-count"),
+            total,
+        ))
+        .json(views))
+}
+
+/// Seed 001: one call with its transcript.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    params(("call_id" = String, Path, description = "The call's id")),
+    responses(
+        (status = 200, description = "The call", body = SeedCallView),
+        (status = 404, description = "Call not found", body = ErrorBody),
+    )
+)]
+#[get("/{call_id}")]
+pub async fn get_seed_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<SeedCallView>, ApiError> {
+    let id: CallId = parse_path_id(&path, "call")?;
+    let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
+    Ok(web::Json(SeedCallView::new(call, turns)))
+}
