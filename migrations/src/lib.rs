@@ -9,6 +9,7 @@ mod m20261121_000002_agents;
 mod m20261121_000003_knowledge;
 mod m20261121_000004_onboarding;
 mod m20261121_000005_calls;
+mod m20261121_000006_call_extras;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_knowledge::Migration),
             Box::new(m20261121_000004_onboarding::Migration),
             Box::new(m20261121_000005_calls::Migration),
+            Box::new(m20261121_000006_call_extras::Migration),
         ]
     }
 }

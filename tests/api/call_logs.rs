@@ -269,3 +269,134 @@ async fn seed_envelopes_list_and_detail_calls() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn seed_001_logs_a_call_made_elsewhere_without_losing_anything() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.signed_in_user().await?;
+    let agent = expect_json(
+        app.post_json("/api/agents", &json!({"name": "Ava"}), Some(&token))
+            .await?,
+        201,
+    )
+    .await?;
+    let agent_id = text(&agent, "id");
+    let logged = json!({
+        "agent_id": agent_id,
+        "phone_number": "+14155550123",
+        "direction": "outbound",
+        "duration": 95,
+        "status": "completed",
+        "sentiment": "positive",
+        "latency": 820.5,
+        "transcript": [
+            {"speaker": "agent", "text": "Hi, this is Ava.", "timestamp": "2026-11-20T10:00:00Z"},
+            {"speaker": "user", "text": "Hello!", "timestamp": "2026-11-20T10:00:03Z"}
+        ],
+        "recording_url": "https://recordings.example.com/r/1.wav",
+        "daily_room_url": "https://rooms.example.com/abc",
+        "metadata": {"campaign": "autumn"},
+        "timestamp": "2026-11-20T10:00:00Z"
+    });
+    let stored = expect_json(
+        app.post_json("/api/calls", &logged, Some(&token)).await?,
+        201,
+    )
+    .await?;
+    assert_eq!(stored["agent_id"], agent_id.as_str());
+    assert_eq!(stored["direction"], "outbound");
+    assert_eq!(stored["duration"], 95);
+    assert_eq!(stored["status"], "completed");
+    assert_eq!(stored["sentiment"], "positive");
+    assert_eq!(
+        stored["recording_url"],
+        "https://recordings.example.com/r/1.wav"
+    );
+    assert_eq!(stored["timestamp"], "2026-11-20T10:00:00Z");
+    assert_eq!(
+        stored["metadata"],
+        json!({"campaign": "autumn", "sentiment": "positive", "latency": 820.5, "daily_room_url": "https://rooms.example.com/abc"})
+    );
+    let lines: Vec<(String, String)> = stored["transcript"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| (text(t, "speaker"), text(t, "text")))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("agent".to_owned(), "Hi, this is Ava.".to_owned()),
+            ("customer".to_owned(), "Hello!".to_owned())
+        ]
+    );
+
+    let id = text(&stored, "id");
+    let again = expect_json(
+        app.get(&format!("/api/calls/{id}"), Some(&token)).await?,
+        200,
+    )
+    .await?;
+    assert_eq!(again, stored, "read back as it was stored");
+    let listed = expect_json(
+        app.get("/api/v1/calls?channel=phone&status=completed", Some(&token))
+            .await?,
+        200,
+    )
+    .await?;
+    assert_eq!(listed["total"], 1);
+    let voice = expect_json(
+        app.get(&format!("/api/v1/voice/calls/{id}"), Some(&token))
+            .await?,
+        200,
+    )
+    .await?;
+    assert_eq!(
+        voice["recording_url"],
+        "https://recordings.example.com/r/1.wav"
+    );
+    assert_eq!(voice["duration_seconds"], 95);
+
+    let stranger = app.signed_in_user().await?;
+    let foreign = app
+        .post_json(
+            "/api/calls",
+            &json!({"agent_id": agent_id}),
+            Some(&stranger),
+        )
+        .await?;
+    let body = expect_error(foreign, 422).await?;
+    assert_eq!(body["errors"][0]["field"], "agent_id");
+    let bad = json!({
+        "direction": "sideways", "status": "ringing", "duration": -5, "recording_url": "ftp://x",
+        "metadata": [1], "transcript": [{"speaker": "narrator", "text": " "}]
+    });
+    let body = expect_error(app.post_json("/api/calls", &bad, Some(&token)).await?, 422).await?;
+    let fields: Vec<String> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| text(e, "field"))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "direction",
+            "status",
+            "recording_url",
+            "duration",
+            "metadata",
+            "transcript[0].speaker",
+            "transcript[0].text"
+        ]
+    );
+    let minimal = expect_json(
+        app.post_json("/api/calls", &json!({}), Some(&token))
+            .await?,
+        201,
+    )
+    .await?;
+    assert_eq!(minimal["status"], "completed");
+    assert_eq!(minimal["transcript"], json!([]));
+    Ok(())
+}

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/calls/logs"),
     ("get", "/calls/{call_id}"),
     ("get", "/api/calls"),
+    ("post", "/api/calls"),
     ("get", "/api/calls/{call_id}"),
     ("get", "/api/v1/calls/{call_id}"),
     ("post", "/api/v1/calls/{call_id}/messages"),

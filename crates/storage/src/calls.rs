@@ -59,6 +59,8 @@ fn call_from_row(row: call::Model) -> Result<Call, RepositoryError> {
             anyhow::anyhow!("stored conversation of call {} is unreadable: {e}", row.id)
         })?,
         version: row.version,
+        recording_url: row.recording_url,
+        metadata: row.metadata.unwrap_or(serde_json::Value::Null),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -153,6 +155,8 @@ impl CallRepository for SeaOrmCalls {
             context: Set(call.context.clone()),
             conversation: Set(conversation_json(call)?),
             version: Set(call.version),
+            recording_url: Set(call.recording_url.clone()),
+            metadata: Set((!call.metadata.is_null()).then(|| call.metadata.clone())),
             created_at: Set(call.created_at),
             updated_at: Set(call.updated_at),
         })

@@ -646,6 +646,8 @@ fn new_call(organization: OrganizationId, session: Option<&str>) -> Call {
         context: serde_json::json!({"organization_name": "Acme"}),
         conversation: Default::default(),
         version: 0,
+        recording_url: None,
+        metadata: serde_json::Value::Null,
         created_at: at,
         updated_at: at,
     }

@@ -1,12 +1,12 @@
-//! Reading calls: the canonical `GET /api/v1/calls` list with filters, and the seeds' lists and
-//! details: 004's `/api/v1/voice/calls`, 000's `/calls/logs` and `/calls/{id}`, 001's
-//! `/api/calls`.
+//! Call logs: the canonical `GET /api/v1/calls` list with filters, the seeds' lists and details
+//! (004's `/api/v1/voice/calls`, 000's `/calls/logs` and `/calls/{id}`, 001's `/api/calls`), and
+//! seed 001's `POST /api/calls`, which logs a call made elsewhere.
 
-use actix_web::{get, web};
+use actix_web::{get, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, ExternalCall,
 };
 use switchboard_domain::ids::{AgentId, CallId};
 use switchboard_domain::page::{PageRequest, Paged};
@@ -205,7 +205,7 @@ impl VoiceCallView {
             resolution: None,
             transcript: turns.map(|t| t.into_iter().map(Into::into).collect()),
             analytics: None,
-            recording_url: None,
+            recording_url: call.recording_url,
         }
     }
 }
@@ -414,7 +414,7 @@ impl SeedCallView {
                 .ended_at
                 .map(|end| (end - call.started_at).num_seconds()),
             status: call.status.as_str(),
-            sentiment: None,
+            sentiment: call.metadata["sentiment"].as_str().map(ToOwned::to_owned),
             latency: (!latencies.is_empty())
                 .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64),
             transcript: turns
@@ -425,8 +425,12 @@ impl SeedCallView {
                     timestamp: t.at,
                 })
                 .collect(),
-            recording_url: None,
-            metadata: serde_json::json!({"channel": call.channel.as_str(), "end_reason": call.end_reason}),
+            recording_url: call.recording_url,
+            metadata: if call.metadata.is_null() {
+                serde_json::json!({"channel": call.channel.as_str(), "end_reason": call.end_reason})
+            } else {
+                call.metadata
+            },
             timestamp: call.started_at,
         }
     }
@@ -481,4 +485,100 @@ pub async fn get_seed_call(
     let id: CallId = parse_path_id(&path, "call")?;
     let (call, turns) = state.calls.get(user.0.organization_id, id).await?;
     Ok(web::Json(SeedCallView::new(call, turns)))
+}
+
+/// One transcript line of a logged call.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoggedLine {
+    /// `agent` or `customer` (`assistant`, `user`, `caller` are understood too).
+    pub speaker: String,
+    pub text: String,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// Seed 001: a call made elsewhere.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LogCallRequest {
+    pub agent_id: Option<String>,
+    pub phone_number: Option<String>,
+    /// `inbound` (default) or `outbound`.
+    pub direction: Option<String>,
+    /// Seconds.
+    pub duration: Option<i64>,
+    /// `completed` (default), `failed` or `in_progress`.
+    pub status: Option<String>,
+    pub sentiment: Option<String>,
+    pub latency: Option<f64>,
+    #[serde(default)]
+    pub transcript: Vec<LoggedLine>,
+    pub recording_url: Option<String>,
+    pub daily_room_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+    /// When the call started (default: now).
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+impl LogCallRequest {
+    /// The domain's input; the seed's extra fields are kept in the metadata, so nothing sent is
+    /// lost.
+    fn into_external(self) -> ExternalCall {
+        let mut metadata = match self.metadata {
+            Some(serde_json::Value::Object(map)) => serde_json::Value::Object(map),
+            Some(other) => other,
+            None => serde_json::json!({}),
+        };
+        if let Some(object) = metadata.as_object_mut() {
+            for (key, value) in [
+                ("sentiment", self.sentiment.map(serde_json::Value::from)),
+                ("latency", self.latency.map(serde_json::Value::from)),
+                (
+                    "daily_room_url",
+                    self.daily_room_url.map(serde_json::Value::from),
+                ),
+            ] {
+                if let Some(value) = value {
+                    object.insert(key.to_owned(), value);
+                }
+            }
+        }
+        ExternalCall {
+            agent_id: self.agent_id,
+            phone_number: self.phone_number,
+            direction: self.direction,
+            status: self.status,
+            started_at: self.timestamp,
+            duration_secs: self.duration,
+            turns: self
+                .transcript
+                .into_iter()
+                .map(|line| (line.speaker, line.text, line.timestamp))
+                .collect(),
+            recording_url: self.recording_url,
+            metadata,
+        }
+    }
+}
+
+/// Seed 001: logs a call made elsewhere, with its transcript, recording and metadata.
+#[utoipa::path(
+    tag = "calls",
+    security(("bearer" = [])),
+    request_body = LogCallRequest,
+    responses(
+        (status = 201, description = "The stored call", body = SeedCallView),
+        (status = 422, description = "Invalid fields, each named", body = ErrorBody),
+    )
+)]
+#[post("")]
+pub async fn log_call(
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    body: crate::http::json::ApiJson<LogCallRequest>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let (call, turns) = state
+        .calls
+        .log_external(user.0.organization_id, body.into_inner().into_external())
+        .await?;
+    Ok(actix_web::HttpResponse::Created().json(SeedCallView::new(call, turns)))
 }

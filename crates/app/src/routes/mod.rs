@@ -151,6 +151,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(
         scope::scope("/api/calls")
             .service(call_logs::list_seed_calls)
+            .service(call_logs::log_call)
             .service(call_logs::get_seed_call),
     )
     .service(scope::scope("/conversations").service(calls::session_message))

@@ -8,4 +8,6 @@ pub use model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,
 };
-pub use service::{CallError, CallPorts, CallService, CallStart, CallTarget, Opened, TurnAnswer};
+pub use service::{
+    CallError, CallPorts, CallService, CallStart, CallTarget, ExternalCall, Opened, TurnAnswer,
+};

@@ -115,6 +115,10 @@ pub struct Call {
     pub conversation: ConversationState,
     /// Bumped by every update, so two concurrent turns of one call cannot both apply.
     pub version: i64,
+    /// Where the call's recording can be fetched.
+    pub recording_url: Option<String>,
+    /// What a client logged with the call (for calls made elsewhere); `Null` otherwise.
+    pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -46,6 +46,25 @@ pub struct CallStart {
     pub session_key: Option<String>,
 }
 
+/// A call made elsewhere, to be kept with the organisation's calls.
+#[derive(Clone, Debug, Default)]
+pub struct ExternalCall {
+    pub agent_id: Option<String>,
+    pub phone_number: Option<String>,
+    pub direction: Option<String>,
+    pub status: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<i64>,
+    /// Speaker name, text, and when it was said (default: a second apart from the start).
+    pub turns: Vec<(String, String, Option<DateTime<Utc>>)>,
+    pub recording_url: Option<String>,
+    /// Kept as given (an object).
+    pub metadata: serde_json::Value,
+}
+
+/// The most transcript lines one logged call may carry.
+const MAX_LOGGED_TURNS: usize = 2000;
+
 /// A started call and what the agent said first.
 #[derive(Clone, Debug)]
 pub struct Opened {
@@ -237,6 +256,8 @@ impl CallService {
                 .map_err(|e| anyhow::anyhow!("call context does not serialise: {e}"))?,
             conversation: Default::default(),
             version: 0,
+            recording_url: None,
+            metadata: serde_json::Value::Null,
             created_at: now,
             updated_at: now,
         };
@@ -275,6 +296,148 @@ impl CallService {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Keeps a call made elsewhere (seed 001's `POST /api/calls`): its transcript, recording and
+    /// metadata are stored as given, in one transaction.
+    ///
+    /// # Errors
+    /// `Invalid` naming every bad field (an agent that is not the organisation's included).
+    pub async fn log_external(
+        &self,
+        organization: OrganizationId,
+        external: ExternalCall,
+    ) -> Result<(Call, Vec<CallTurn>), CallError> {
+        let mut errors = ValidationErrors::new();
+        let direction = external
+            .direction
+            .as_deref()
+            .map(CallDirection::parse)
+            .transpose()
+            .unwrap_or_else(|m| {
+                errors.add("direction", m);
+                None
+            })
+            .unwrap_or(CallDirection::Inbound);
+        let status = external
+            .status
+            .as_deref()
+            .map(CallStatus::parse)
+            .transpose()
+            .unwrap_or_else(|m| {
+                errors.add("status", m);
+                None
+            })
+            .unwrap_or(CallStatus::Completed);
+        let agent = match external
+            .agent_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            None => None,
+            Some(raw) => {
+                let found = match raw.parse::<AgentId>() {
+                    Ok(id) => self.ports.agents.find(organization, id).await?,
+                    Err(_) => None,
+                };
+                if found.is_none() {
+                    errors.add("agent_id", "no agent with this id in your organisation");
+                }
+                found
+            }
+        };
+        let phone_number = clean(external.phone_number, "phone_number", &mut errors);
+        if let Some(url) = &external.recording_url
+            && !crate::validation::is_http_url(url)
+        {
+            errors.add("recording_url", "must be an http(s) URL");
+        }
+        let duration = match external.duration_secs {
+            Some(secs) if !(0..=86_400).contains(&secs) => {
+                errors.add("duration", "must be between 0 and 86400 seconds");
+                None
+            }
+            other => other,
+        };
+        if !(external.metadata.is_null() || external.metadata.is_object()) {
+            errors.add("metadata", "must be an object");
+        }
+        if external.turns.len() > MAX_LOGGED_TURNS {
+            errors.add("transcript", format!("at most {MAX_LOGGED_TURNS} lines"));
+        }
+        let now = self.ports.clock.now();
+        let started_at = external.started_at.unwrap_or(now);
+        let mut turns = Vec::with_capacity(external.turns.len());
+        for (index, (speaker, text, at)) in external.turns.into_iter().enumerate() {
+            let speaker = match speaker.trim().to_ascii_lowercase().as_str() {
+                "agent" | "assistant" | "ai" | "bot" => Some(Speaker::Agent),
+                "customer" | "user" | "caller" | "human" => Some(Speaker::Customer),
+                _ => None,
+            };
+            if speaker.is_none() {
+                errors.add(
+                    format!("transcript[{index}].speaker"),
+                    "must be agent or customer",
+                );
+            }
+            if text.trim().is_empty() {
+                errors.add(format!("transcript[{index}].text"), "must not be empty");
+            }
+            let offset = chrono::Duration::seconds(i64::try_from(index).unwrap_or(0));
+            turns.push(NewCallTurn {
+                speaker: speaker.unwrap_or(Speaker::Customer),
+                text: text.trim().to_owned(),
+                at: at.unwrap_or(started_at + offset),
+                latency: None,
+            });
+        }
+        errors.into_result(()).map_err(CallError::Invalid)?;
+        let org = self
+            .ports
+            .accounts
+            .find_organization(organization)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("organisation {organization} is missing"))?;
+        let snapshot = Snapshot {
+            organization_name: org.name,
+            time_zone: org.time_zone,
+            agent: agent.as_ref().map(|a| a.config.clone()),
+            scenario: None,
+        };
+        let finished = matches!(status, CallStatus::Completed | CallStatus::Failed);
+        let call = Call {
+            id: CallId::new(),
+            organization_id: organization,
+            agent_id: agent.as_ref().map(|a| a.id),
+            agent_name: agent.as_ref().map(|a| a.config.name.clone()),
+            scenario: None,
+            channel: if phone_number.is_some() {
+                CallChannel::Phone
+            } else {
+                CallChannel::Web
+            },
+            direction,
+            status,
+            customer_name: None,
+            phone_number,
+            session_key: None,
+            started_at,
+            ended_at: finished
+                .then(|| started_at + chrono::Duration::seconds(duration.unwrap_or(0))),
+            end_reason: finished.then(|| "logged".to_owned()),
+            context: serde_json::to_value(&snapshot)
+                .map_err(|e| anyhow::anyhow!("call context does not serialise: {e}"))?,
+            conversation: Default::default(),
+            version: 0,
+            recording_url: external.recording_url,
+            metadata: external.metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        self.ports.calls.insert(&call, &turns).await?;
+        let stored = self.ports.calls.turns(call.id).await?;
+        Ok((call, stored))
     }
 
     /// The agent (if any) and scenario name (if any) that answer.

@@ -23,6 +23,8 @@ pub struct Model {
     pub context: Json,
     pub conversation: Json,
     pub version: i64,
+    pub recording_url: Option<String>,
+    pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
