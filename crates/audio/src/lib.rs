@@ -1,9 +1,11 @@
 //! Switchboard's audio signal processing: G.711 codecs, PCM conversions, WAV and MP3 decoding,
-//! streaming resampling, 20 ms framing, voice activity detection and frame pacing.
+//! streaming resampling, 20 ms framing, voice activity detection, frame pacing and sentence
+//! chunking.
 //!
 //! The crate is pure computation: it knows no HTTP, provider, database or async runtime, so every
 //! part can be tested with generated signals and simulated clocks.
 
+pub mod chunker;
 pub mod codec;
 pub mod decode;
 pub mod error;
