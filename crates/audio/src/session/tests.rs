@@ -274,6 +274,8 @@ struct Call {
     model: Arc<FakeModel>,
     /// When each outbound audio frame arrived.
     frame_times: Vec<Instant>,
+    /// When the session was built; its recording starts then.
+    started: Instant,
 }
 
 struct Setup {
@@ -313,6 +315,7 @@ impl Setup {
             phone_number: None,
             started_at: chrono::DateTime::UNIX_EPOCH,
         };
+        let started = Instant::now();
         let (inbound, inbound_rx) = mpsc::channel(8);
         let (outbound_tx, outbound) = mpsc::channel(8);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -344,6 +347,7 @@ impl Setup {
             tts,
             model,
             frame_times: Vec::new(),
+            started,
         }
     }
 }
@@ -665,4 +669,91 @@ fn call_model_cancellations(outcome: &SessionOutcome) -> usize {
         .iter()
         .filter(|line| line.interrupted)
         .count()
+}
+
+// ---- failures, timeouts and the recording -----------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_sentence_that_cannot_be_synthesised_is_sent_as_text() {
+    let mut setup = Setup::new(&[GREETING]);
+    setup.tts.fail_on = Some("How can I help".into());
+    let mut call = setup.start();
+    let greeting = call.until(true, is_agent_line).await;
+    assert_eq!(frames(&greeting), 10, "only the first sentence has audio");
+    let text_at = greeting
+        .iter()
+        .position(|e| *e == OutboundEvent::AgentText("How can I help you today?".into()))
+        .unwrap();
+    assert_eq!(greeting[text_at + 1], OutboundEvent::Mark("r1-s2".into()));
+    assert_eq!(line(greeting.last().unwrap()).text, GREETING);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_recogniser_stream_is_reopened_without_ending_the_call() {
+    let mut call = Setup::new(&[GREETING, "Of course."]).start();
+    call.until(true, is_agent_line).await;
+    // The provider drops the connection: its event stream ends.
+    let replacement = call.stt.prepare();
+    call.stt_events = replacement;
+    call.caller_says("Are you still there?").await;
+    let caller = line(&call.next().await).clone();
+    assert_eq!(caller.text, "Are you still there?");
+    assert_eq!(call.stt.opened.load(Ordering::SeqCst), 2);
+    let answer = call.until(true, is_agent_line).await;
+    assert_eq!(line(answer.last().unwrap()).text, "Of course.");
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_ends_the_call_after_the_timeout() {
+    let mut setup = Setup::new(&[GREETING]);
+    setup.config.silence_timeout = Some(Duration::from_secs(8));
+    let mut call = setup.start();
+    call.until(true, is_agent_line).await;
+    let heard_at = Instant::now();
+    let rest = call
+        .until(false, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    assert_eq!(rest, [OutboundEvent::Ended(SessionEnd::SilenceTimeout)]);
+    assert_eq!(Instant::now() - heard_at, Duration::from_secs(8));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_recording_has_the_caller_left_and_the_agent_right_in_time() {
+    let mut setup = Setup::new(&[GREETING]);
+    setup.config.record_max = Some(Duration::from_secs(60));
+    let mut call = setup.start();
+    call.until(true, is_agent_line).await;
+    let caller_from = Instant::now();
+    let loud = crate::codec::mulaw::encode(&[8000_i16, -8000].repeat(80));
+    for _ in 0..25 {
+        call.inbound
+            .send(InboundFrame::Audio(loud.clone()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = call.started;
+    let first_frame = call.frame_times[0];
+    let (outcome, _) = call.hang_up().await;
+    let wav = outcome.recording.unwrap();
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+    let spec = reader.spec();
+    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let (left, right): (Vec<i16>, Vec<i16>) =
+        samples.chunks(2).map(|pair| (pair[0], pair[1])).unzip();
+    let at = |instant: Instant| usize::try_from((instant - started).as_millis()).unwrap() * 8;
+    let loud_in = |track: &[i16], from: usize, to: usize| {
+        track[from.min(track.len())..to.min(track.len())]
+            .iter()
+            .any(|s| s.unsigned_abs() > 1000)
+    };
+    // The greeting plays on the right while the caller is silent on the left.
+    assert!(!loud_in(&right, 0, at(first_frame)));
+    assert!(loud_in(&right, at(first_frame), at(first_frame) + 3200));
+    assert!(!loud_in(&left, 0, at(caller_from).saturating_sub(160)));
+    // Then the caller speaks on the left, and the agent is silent.
+    let caller_at = at(caller_from);
+    assert!(loud_in(&left, caller_at, caller_at + 4000));
+    assert!(!loud_in(&right, caller_at + 160, caller_at + 4000));
 }
