@@ -1,9 +1,12 @@
 //! Switchboard's audio signal processing: G.711 codecs, PCM conversions, WAV and MP3 decoding,
-//! streaming resampling, 20 ms framing, voice activity detection and frame pacing.
+//! streaming resampling, 20 ms framing, voice activity detection, frame pacing and sentence
+//! chunking.
 //!
-//! The crate is pure computation: it knows no HTTP, provider, database or async runtime, so every
-//! part can be tested with generated signals and simulated clocks.
+//! The DSP modules are pure computation, tested with generated signals and simulated clocks. The
+//! [`session`] module drives one live call on tokio through the speech and language-model ports;
+//! the crate knows no HTTP, provider or database.
 
+pub mod chunker;
 pub mod codec;
 pub mod decode;
 pub mod error;
@@ -12,6 +15,7 @@ pub mod mp3;
 pub mod pacing;
 pub mod pcm;
 pub mod resample;
+pub mod session;
 pub mod vad;
 pub mod wav;
 

@@ -8,6 +8,7 @@ mod onboarding;
 mod rate_limit;
 mod repositories;
 mod security;
+mod speech;
 
 pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
@@ -24,3 +25,7 @@ pub use repositories::{
     AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,
 };
 pub use security::{AccessClaims, AccessTokenError, AccessTokens, PasswordHasher};
+pub use speech::{
+    AudioStream, SpeechError, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink, SttStream,
+    TextToSpeech,
+};

@@ -1,0 +1,779 @@
+//! The session's main loop: one task that owns the call's state and waits, with
+//! `tokio::select!`, on shutdown, inbound frames, speech-to-text events, the reply being spoken,
+//! the next frame's deadline and the silence timeout. Work that may block (opening a
+//! speech-to-text stream, feeding it audio, producing a reply) runs in tasks this loop owns
+//! through [`TaskGuard`]s, so none outlives it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use switchboard_domain::call::Speaker as Who;
+use switchboard_domain::conversation::{
+    CallContext, ConversationEngine, ConversationState, EndReason,
+};
+use switchboard_domain::ports::{
+    ChatMessage, ChatRole, SpeechError, SpeechToText, SttConfig, SttEvent, SttEvents, SttStream,
+    TextToSpeech,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::speaker::{Playout, Produced, ReplyJob, ReplyText, Speaker, TaskGuard};
+use super::{
+    ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
+    SessionOutcome, SessionPorts, TranscriptLine, VoiceLatency, VoiceSessionConfig,
+};
+use crate::AudioError;
+use crate::frame::{FRAME_MS, Framer};
+use crate::pacing::{FRAME_DURATION, FramePacer, MarkTracker};
+use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
+use crate::resample::StreamResampler;
+use crate::vad::{Vad, VadEvent};
+use crate::wav::write_wav_stereo;
+
+/// The first wait before reopening a dropped speech-to-text stream; it doubles up to the cap.
+const STT_RETRY_FIRST: Duration = Duration::from_millis(250);
+const STT_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long closing the speech-to-text stream may take when the call ends.
+const STT_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// What the feeder task passes to the speech-to-text sink.
+enum SttCommand {
+    Audio(Vec<i16>),
+}
+
+/// An open speech-to-text stream: audio goes to the feeder task, which owns the sink.
+struct SttLink {
+    audio: mpsc::Sender<SttCommand>,
+    events: SttEvents,
+    feeder: TaskGuard<()>,
+}
+
+/// The caller's utterance being collected.
+#[derive(Default)]
+struct Utterance {
+    finals: Vec<String>,
+    /// When the caller stopped speaking, as the VAD saw it.
+    speech_ended_at: Option<Instant>,
+}
+
+/// The reply being produced or played.
+struct ActiveReply {
+    job: ReplyJob,
+    text: Arc<ReplyText>,
+    /// `None` once the speaker has handed everything over.
+    playout: Option<mpsc::Receiver<Playout>>,
+    done: Option<Result<Produced, switchboard_domain::conversation::ConversationError>>,
+    /// `None` once cancelled.
+    task: Option<TaskGuard<()>>,
+    /// End of the caller's speech and the moment the turn was decided (not for openings).
+    turn: Option<(Instant, Instant)>,
+    first_frame_at: Option<Instant>,
+}
+
+/// A 16-bit stereo recording at the channel rate, each side placed at the time its audio was
+/// heard, so the two stay aligned.
+struct Recorder {
+    start: Instant,
+    rate_hz: u32,
+    max_samples: usize,
+    caller: Vec<i16>,
+    agent: Vec<i16>,
+}
+
+impl Recorder {
+    fn position(&self, at: Instant) -> usize {
+        let elapsed = at.saturating_duration_since(self.start);
+        usize::try_from(elapsed.as_micros() * u128::from(self.rate_hz) / 1_000_000)
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Caller audio that has just arrived (it ends now); agent audio that starts playing now.
+    fn add(&mut self, caller: bool, samples: &[i16], now: Instant) {
+        let now_at = self.position(now);
+        let (track, start) = if caller {
+            (&mut self.caller, now_at.saturating_sub(samples.len()))
+        } else {
+            (&mut self.agent, now_at)
+        };
+        if track.len() < start {
+            track.resize(start.min(self.max_samples), 0);
+        }
+        let room = self.max_samples.saturating_sub(track.len());
+        track.extend_from_slice(&samples[..samples.len().min(room)]);
+    }
+}
+
+/// What woke the loop.
+enum Wake {
+    Shutdown,
+    Inbound(Option<InboundFrame>),
+    Stt(Option<Result<SttEvent, SpeechError>>),
+    SttOpened(Result<SttStream, SpeechError>),
+    SttRetry,
+    Playout(Option<Playout>),
+    FrameDue,
+    Silence,
+}
+
+pub(super) struct Driver {
+    config: VoiceSessionConfig,
+    stt_port: Arc<dyn SpeechToText>,
+    tts: Arc<dyn TextToSpeech>,
+    engine: ConversationEngine,
+    context: CallContext,
+    opening: Option<ReplyJob>,
+    state: ConversationState,
+    io: SessionIo,
+
+    decoded: Vec<i16>,
+    floats: Vec<f32>,
+    to_stt: StreamResampler,
+    vad: Vad,
+    vad_framer: Framer<i16>,
+
+    stt: Option<SttLink>,
+    stt_opening: Option<TaskGuard<Result<SttStream, SpeechError>>>,
+    stt_retry_at: Option<Instant>,
+    stt_backoff: Duration,
+    stt_dropped_frames: u64,
+
+    utterance: Utterance,
+    reply: Option<ActiveReply>,
+    replies: u64,
+    tracker: MarkTracker,
+    pacer: FramePacer,
+    pending_frame: Option<(Vec<u8>, usize)>,
+
+    silence_deadline: Option<Instant>,
+    transcript: Vec<TranscriptLine>,
+    recorder: Option<Recorder>,
+    end: Option<SessionEnd>,
+}
+
+/// Waits on an optional future; forever when there is none, so a `select!` branch without work
+/// never fires.
+async fn maybe<F: std::future::Future>(future: Option<F>) -> F::Output {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when shutdown is signalled; never when the signal's sender is gone without
+/// signalling (nobody can ask for shutdown any more).
+async fn shutdown_signalled(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn millis(from: Instant, to: Instant) -> u64 {
+    u64::try_from(to.saturating_duration_since(from).as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Driver {
+    pub(super) fn new(
+        config: VoiceSessionConfig,
+        ports: SessionPorts,
+        conversation: Conversation,
+        io: SessionIo,
+    ) -> Result<Self, AudioError> {
+        let rate = config.format.sample_rate_hz();
+        if config.playout_buffer_frames == 0 || config.stt_buffer_frames == 0 {
+            return Err(AudioError::InvalidConfig(
+                "session buffers must hold at least one frame".to_owned(),
+            ));
+        }
+        let to_stt = StreamResampler::new(rate, config.stt.sample_rate_hz)?;
+        let vad = Vad::new(rate, config.vad.clone())?;
+        let vad_framer = Framer::new(rate)?;
+        let now = Instant::now();
+        let recorder = config.record_max.map(|max| Recorder {
+            start: now,
+            rate_hz: rate,
+            max_samples: usize::try_from(max.as_secs().saturating_mul(u64::from(rate)))
+                .unwrap_or(usize::MAX),
+            caller: Vec::new(),
+            agent: Vec::new(),
+        });
+        let (state, opening) = match conversation.opening {
+            Opening::Greet => (ConversationState::default(), Some(ReplyJob::Open)),
+            Opening::Resume { state, say } => (state, say.map(ReplyJob::Say)),
+        };
+        Ok(Self {
+            config,
+            stt_port: ports.stt,
+            tts: ports.tts,
+            engine: conversation.engine,
+            context: conversation.context,
+            opening,
+            state,
+            io,
+            decoded: Vec::new(),
+            floats: Vec::new(),
+            to_stt,
+            vad,
+            vad_framer,
+            stt: None,
+            stt_opening: None,
+            stt_retry_at: None,
+            stt_backoff: STT_RETRY_FIRST,
+            stt_dropped_frames: 0,
+            utterance: Utterance::default(),
+            reply: None,
+            replies: 0,
+            tracker: MarkTracker::new(),
+            pacer: FramePacer::new(now.into_std()),
+            pending_frame: None,
+            silence_deadline: None,
+            transcript: Vec::new(),
+            recorder,
+            end: None,
+        })
+    }
+
+    fn format(&self) -> ChannelFormat {
+        self.config.format
+    }
+
+    pub(super) async fn run(mut self) -> SessionOutcome {
+        self.open_stt();
+        match self.opening.take() {
+            Some(job) => self.start_reply(job, None),
+            None => self.arm_silence(),
+        }
+        while self.end.is_none() {
+            let wake = self.next_wake().await;
+            self.handle(wake).await;
+        }
+        self.finish().await
+    }
+
+    async fn next_wake(&mut self) -> Wake {
+        let frame_due = self
+            .pending_frame
+            .as_ref()
+            .map(|_| sleep_until(Instant::from_std(self.pacer.next_deadline())));
+        let silence = match (&self.reply, self.silence_deadline) {
+            (None, Some(deadline)) => Some(sleep_until(deadline)),
+            _ => None,
+        };
+        let playout = match (&mut self.reply, &self.pending_frame) {
+            (Some(reply), None) => reply.playout.as_mut().map(mpsc::Receiver::recv),
+            _ => None,
+        };
+        tokio::select! {
+            biased;
+            () = shutdown_signalled(&mut self.io.shutdown) => Wake::Shutdown,
+            frame = self.io.inbound.recv() => Wake::Inbound(frame),
+            event = maybe(self.stt.as_mut().map(|link| link.events.next())) => Wake::Stt(event),
+            opened = maybe(self.stt_opening.as_mut()) => Wake::SttOpened(
+                opened.unwrap_or_else(|error| Err(SpeechError::Unavailable(error.to_string()))),
+            ),
+            () = maybe(self.stt_retry_at.map(sleep_until)) => Wake::SttRetry,
+            () = maybe(frame_due) => Wake::FrameDue,
+            item = maybe(playout) => Wake::Playout(item),
+            () = maybe(silence) => Wake::Silence,
+        }
+    }
+
+    async fn handle(&mut self, wake: Wake) {
+        match wake {
+            Wake::Shutdown => self.end = Some(SessionEnd::Shutdown),
+            Wake::Inbound(None | Some(InboundFrame::Hangup)) => self.end = Some(SessionEnd::Hangup),
+            Wake::Inbound(Some(InboundFrame::Audio(bytes))) => self.on_audio(&bytes).await,
+            Wake::Inbound(Some(InboundFrame::Mark(name))) => {
+                self.tracker.acknowledge(&name);
+                self.settle_if_played().await;
+            }
+            Wake::Inbound(Some(InboundFrame::Dtmf(key))) => {
+                tracing::debug!(dtmf.key = %key, "caller pressed a key");
+                self.arm_silence();
+            }
+            Wake::Stt(Some(Ok(event))) => self.on_stt(event).await,
+            Wake::Stt(Some(Err(error))) => {
+                tracing::warn!(%error, "speech-to-text stream failed; reopening it");
+                self.stt_dropped();
+            }
+            Wake::Stt(None) => {
+                tracing::warn!("speech-to-text stream ended; reopening it");
+                self.stt_dropped();
+            }
+            Wake::SttOpened(result) => {
+                self.stt_opening = None;
+                match result {
+                    Ok(stream) => self.attach_stt(stream),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not open speech-to-text; retrying");
+                        self.schedule_stt_retry();
+                    }
+                }
+            }
+            Wake::SttRetry => {
+                self.stt_retry_at = None;
+                self.open_stt();
+            }
+            Wake::Playout(item) => self.on_playout(item).await,
+            Wake::FrameDue => self.send_frame().await,
+            Wake::Silence => self.end = Some(SessionEnd::SilenceTimeout),
+        }
+    }
+
+    // ---- speech-to-text -------------------------------------------------------------------
+
+    fn open_stt(&mut self) {
+        let port = Arc::clone(&self.stt_port);
+        let config: SttConfig = self.config.stt.clone();
+        self.stt_opening = Some(TaskGuard::spawn(async move { port.open(config).await }));
+    }
+
+    fn attach_stt(&mut self, stream: SttStream) {
+        let SttStream { mut sink, events } = stream;
+        let (audio, mut commands) = mpsc::channel(self.config.stt_buffer_frames);
+        let feeder = TaskGuard::spawn(async move {
+            while let Some(SttCommand::Audio(samples)) = commands.recv().await {
+                if let Err(error) = sink.send_audio(&samples).await {
+                    // The event stream reports the drop; the driver reopens from there.
+                    tracing::warn!(%error, "sending audio to speech-to-text failed");
+                    return;
+                }
+            }
+            // The driver closed the channel: the call is over.
+            if let Err(error) = sink.close().await {
+                tracing::debug!(%error, "closing speech-to-text failed");
+            }
+        });
+        self.stt = Some(SttLink {
+            audio,
+            events,
+            feeder,
+        });
+        self.stt_backoff = STT_RETRY_FIRST;
+        // A new stream starts at a fresh point in time: do not carry half an old chunk over.
+        self.to_stt.reset();
+    }
+
+    fn stt_dropped(&mut self) {
+        self.stt = None;
+        self.schedule_stt_retry();
+    }
+
+    fn schedule_stt_retry(&mut self) {
+        self.stt_retry_at = Some(Instant::now() + self.stt_backoff);
+        self.stt_backoff = (self.stt_backoff * 2).min(STT_RETRY_MAX);
+    }
+
+    async fn on_audio(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        self.decoded.clear();
+        if let Err(error) = self.format().decode_into(bytes, &mut self.decoded) {
+            tracing::warn!(%error, "dropping an undecodable inbound frame");
+            return;
+        }
+        if let Some(recorder) = &mut self.recorder {
+            recorder.add(true, &self.decoded, now);
+        }
+        let mut events = Vec::new();
+        let vad = &mut self.vad;
+        self.vad_framer
+            .push_each(&self.decoded, |frame| match vad.push_i16(frame) {
+                Ok(Some(event)) => events.push((event, vad.frames_seen())),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "voice activity detection failed"),
+            });
+        for (event, frames_seen) in events {
+            match event {
+                VadEvent::SpeechStarted { .. } => self.on_caller_speech().await,
+                VadEvent::SpeechEnded { frame } => {
+                    let silent = Duration::from_millis(
+                        frames_seen
+                            .saturating_sub(frame)
+                            .saturating_mul(u64::from(FRAME_MS)),
+                    );
+                    self.utterance.speech_ended_at = Some(now - silent);
+                    if !self.utterance.finals.is_empty() {
+                        self.end_turn().await;
+                    }
+                }
+            }
+        }
+        self.feed_stt();
+    }
+
+    fn feed_stt(&mut self) {
+        let Some(link) = &self.stt else {
+            return;
+        };
+        self.floats.clear();
+        let input: Vec<f32> = self.decoded.iter().map(|&s| i16_sample_to_f32(s)).collect();
+        if let Err(error) = self.to_stt.process_into(&input, &mut self.floats) {
+            tracing::warn!(%error, "resampling caller audio failed");
+            return;
+        }
+        if self.floats.is_empty() {
+            return;
+        }
+        let samples = self.floats.iter().map(|&s| f32_sample_to_i16(s)).collect();
+        // Never wait on the recogniser here: a stalled provider must not stall the agent's
+        // audio. Frames it cannot take are dropped and counted.
+        if link.audio.try_send(SttCommand::Audio(samples)).is_err() {
+            self.stt_dropped_frames += 1;
+            if self.stt_dropped_frames.is_power_of_two() {
+                tracing::warn!(
+                    stt.dropped_frames = self.stt_dropped_frames,
+                    "speech-to-text is not keeping up; dropping caller audio"
+                );
+            }
+        }
+    }
+
+    async fn on_stt(&mut self, event: SttEvent) {
+        match event {
+            SttEvent::SpeechStarted => self.on_caller_speech().await,
+            SttEvent::Interim { text } => {
+                if !text.trim().is_empty() {
+                    self.on_caller_speech().await;
+                }
+            }
+            SttEvent::Final { text, speech_final } => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    self.on_caller_speech().await;
+                    self.utterance.finals.push(text.to_owned());
+                }
+                if speech_final {
+                    self.end_turn().await;
+                }
+            }
+            SttEvent::UtteranceEnd => self.end_turn().await,
+        }
+    }
+
+    /// The caller is speaking: while the agent talks, that is a barge-in.
+    async fn on_caller_speech(&mut self) {
+        self.arm_silence();
+        if self.reply.is_some() {
+            self.barge_in().await;
+        }
+    }
+
+    /// The caller finished an utterance: answer it.
+    async fn end_turn(&mut self) {
+        let decided_at = Instant::now();
+        let utterance = std::mem::take(&mut self.utterance);
+        let text = utterance.finals.join(" ");
+        if text.is_empty() {
+            return;
+        }
+        if self.reply.is_some() {
+            self.barge_in().await;
+        }
+        self.emit_line(TranscriptLine {
+            speaker: Who::Customer,
+            text: text.clone(),
+            interrupted: false,
+            latency: None,
+        })
+        .await;
+        let ended_at = utterance.speech_ended_at.unwrap_or(decided_at);
+        self.start_reply(ReplyJob::Answer(text), Some((ended_at, decided_at)));
+    }
+
+    // ---- replies --------------------------------------------------------------------------
+
+    fn start_reply(&mut self, job: ReplyJob, turn: Option<(Instant, Instant)>) {
+        self.replies += 1;
+        self.tracker.reset();
+        let text = Arc::new(ReplyText::new(self.config.min_sentence_chars));
+        let (playout_tx, playout) = mpsc::channel(self.config.playout_buffer_frames);
+        let speaker = Speaker {
+            engine: self.engine.clone(),
+            context: self.context.clone(),
+            state: self.state.clone(),
+            tts: Arc::clone(&self.tts),
+            voice: self.config.voice.clone(),
+            format: self.format(),
+            reply_number: self.replies,
+            text: Arc::clone(&text),
+            playout: playout_tx,
+        };
+        let task = TaskGuard::spawn(speaker.run(job.clone()));
+        self.reply = Some(ActiveReply {
+            job,
+            text,
+            playout: Some(playout),
+            done: None,
+            task: Some(task),
+            turn,
+            first_frame_at: None,
+        });
+    }
+
+    async fn on_playout(&mut self, item: Option<Playout>) {
+        let Some(reply) = &mut self.reply else {
+            return;
+        };
+        match item {
+            Some(Playout::Frame(bytes, samples)) => {
+                let now = Instant::now().into_std();
+                // After an idle gap (or a slow synthesiser) start a new paced stream instead of
+                // catching up with a burst.
+                if now > self.pacer.next_deadline() + FRAME_DURATION {
+                    self.pacer.restart(now);
+                }
+                self.pending_frame = Some((bytes, samples));
+            }
+            Some(Playout::Mark { name, text_offset }) => {
+                self.tracker.place_mark(name.clone(), text_offset);
+                self.emit(OutboundEvent::Mark(name)).await;
+            }
+            Some(Playout::AgentText(text)) => self.emit(OutboundEvent::AgentText(text)).await,
+            Some(Playout::Done(result)) => {
+                reply.done = Some(result);
+                reply.playout = None;
+                self.settle_if_played().await;
+            }
+            None => {
+                // The speaker ended without finishing; treat what it produced as the reply.
+                reply.playout = None;
+                reply.done = Some(Err(
+                    anyhow::anyhow!("the reply task ended unexpectedly").into()
+                ));
+                self.settle_if_played().await;
+            }
+        }
+    }
+
+    async fn send_frame(&mut self) {
+        let Some((bytes, samples)) = self.pending_frame.take() else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(recorder) = &mut self.recorder {
+            let mut decoded = Vec::with_capacity(samples);
+            if self.config.format.decode_into(&bytes, &mut decoded).is_ok() {
+                recorder.add(false, &decoded, now);
+            }
+        }
+        self.pacer.advance(1);
+        self.tracker.record_audio(samples);
+        if let Some(reply) = &mut self.reply {
+            reply.first_frame_at.get_or_insert(now);
+        }
+        self.emit(OutboundEvent::Audio(bytes)).await;
+    }
+
+    /// Settles the reply once it is complete and every mark has come back: all of it was heard.
+    async fn settle_if_played(&mut self) {
+        let played = self.reply.as_ref().is_some_and(|reply| {
+            reply.done.is_some()
+                && reply.playout.is_none()
+                && self.pending_frame.is_none()
+                && self.tracker.pending_marks().next().is_none()
+        });
+        if !played {
+            return;
+        }
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
+        let latency = self.latency_of(&reply);
+        let spoken = reply.text.spoken();
+        match reply.done {
+            Some(Ok(Produced { state, reply: done })) => {
+                if let Some(state) = state {
+                    self.state = state;
+                }
+                if !done.text.is_empty() {
+                    self.emit_line(TranscriptLine {
+                        speaker: Who::Agent,
+                        text: done.text.clone(),
+                        interrupted: false,
+                        latency,
+                    })
+                    .await;
+                }
+                if done.should_end_call {
+                    self.end = Some(SessionEnd::Agent(
+                        done.end_reason.unwrap_or(EndReason::AgentEnded),
+                    ));
+                }
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the conversation could not answer");
+                let heard = spoken.trim().to_owned();
+                self.keep_partial(&reply.job, &heard);
+                if !heard.is_empty() {
+                    self.emit_line(TranscriptLine {
+                        speaker: Who::Agent,
+                        text: heard,
+                        interrupted: false,
+                        latency,
+                    })
+                    .await;
+                }
+                if matches!(reply.job, ReplyJob::Open) {
+                    self.end = Some(SessionEnd::Failed(error.to_string()));
+                }
+            }
+            None => {}
+        }
+        self.arm_silence();
+    }
+
+    /// The caller spoke over the agent: stop the reply, clear the queued audio, and keep in the
+    /// history only the sentences whose marks came back.
+    async fn barge_in(&mut self) {
+        let Some(mut reply) = self.reply.take() else {
+            return;
+        };
+        // Dropping the task drops the model and synthesis streams, cancelling both.
+        reply.task = None;
+        self.pending_frame = None;
+        self.emit(OutboundEvent::Clear).await;
+        self.cut_reply(reply, true).await;
+    }
+
+    /// Keeps the heard part of a reply that will not be played to the end.
+    async fn cut_reply(&mut self, reply: ActiveReply, interrupted: bool) {
+        let heard_mark = self.tracker.clear();
+        let spoken = reply.text.spoken();
+        let heard = heard_mark.text(&spoken).trim().to_owned();
+        let latency = self.latency_of(&reply);
+        match &reply.done {
+            Some(Ok(Produced {
+                state: Some(state), ..
+            })) => {
+                let mut state = state.clone();
+                trim_last_reply(&mut state, &heard);
+                self.state = state;
+            }
+            _ => self.keep_partial(&reply.job, &heard),
+        }
+        if !heard.is_empty() {
+            self.emit_line(TranscriptLine {
+                speaker: Who::Agent,
+                text: heard,
+                interrupted,
+                latency,
+            })
+            .await;
+        }
+    }
+
+    /// The history after a reply the engine did not finish: the caller's words (for an answer)
+    /// and the heard part of the reply.
+    fn keep_partial(&mut self, job: &ReplyJob, heard: &str) {
+        match job {
+            ReplyJob::Answer(utterance) => {
+                self.state.caller_turns += 1;
+                self.state
+                    .messages
+                    .push(ChatMessage::text(ChatRole::User, utterance.clone()));
+            }
+            // A resumed opening is in the state already; cut it to what was heard.
+            ReplyJob::Say(_) => {
+                trim_last_reply(&mut self.state, heard);
+                return;
+            }
+            ReplyJob::Open => {}
+        }
+        if !heard.is_empty() {
+            self.state
+                .messages
+                .push(ChatMessage::text(ChatRole::Assistant, heard.to_owned()));
+        }
+    }
+
+    fn latency_of(&self, reply: &ActiveReply) -> Option<VoiceLatency> {
+        let (ended_at, decided_at) = reply.turn?;
+        Some(VoiceLatency {
+            final_transcript_ms: millis(ended_at, decided_at),
+            first_token_ms: reply.text.first_token_at().map(|at| millis(ended_at, at)),
+            first_audio_ms: reply.text.first_audio_at().map(|at| millis(ended_at, at)),
+            first_frame_ms: reply.first_frame_at.map(|at| millis(ended_at, at)),
+        })
+    }
+
+    // ---- output and the end ---------------------------------------------------------------
+
+    fn arm_silence(&mut self) {
+        self.silence_deadline = self
+            .config
+            .silence_timeout
+            .map(|after| Instant::now() + after);
+    }
+
+    async fn emit_line(&mut self, line: TranscriptLine) {
+        self.transcript.push(line.clone());
+        self.emit(OutboundEvent::Text(line)).await;
+    }
+
+    async fn emit(&mut self, event: OutboundEvent) {
+        if self.io.outbound.send(event).await.is_err() && self.end.is_none() {
+            // Nobody is listening any more: the channel is gone.
+            self.end = Some(SessionEnd::Hangup);
+        }
+    }
+
+    async fn finish(mut self) -> SessionOutcome {
+        if let Some(mut reply) = self.reply.take() {
+            reply.task = None;
+            self.pending_frame = None;
+            let played_all = reply.done.is_some()
+                && reply.playout.is_none()
+                && self.tracker.pending_marks().next().is_none();
+            if !played_all {
+                self.cut_reply(reply, true).await;
+            }
+        }
+        self.stt_opening = None;
+        if let Some(link) = self.stt.take() {
+            // Closing the audio channel lets the feeder close the stream; give it a moment.
+            drop(link.audio);
+            drop(link.events);
+            let _ = tokio::time::timeout(STT_CLOSE_GRACE, link.feeder).await;
+        }
+        let end = self.end.clone().unwrap_or(SessionEnd::Hangup);
+        let _ = self
+            .io
+            .outbound
+            .send(OutboundEvent::Ended(end.clone()))
+            .await;
+        let recording = self.recorder.as_ref().and_then(|recorder| {
+            write_wav_stereo(&recorder.caller, &recorder.agent, recorder.rate_hz)
+                .map_err(|error| tracing::warn!(%error, "could not write the call recording"))
+                .ok()
+        });
+        SessionOutcome {
+            end,
+            state: self.state,
+            transcript: self.transcript,
+            recording,
+        }
+    }
+}
+
+/// Cuts the last assistant message to `heard`, or removes it when nothing was heard.
+fn trim_last_reply(state: &mut ConversationState, heard: &str) {
+    let Some(position) = state
+        .messages
+        .iter()
+        .rposition(|message| message.role == ChatRole::Assistant)
+    else {
+        return;
+    };
+    if state.messages[position + 1..]
+        .iter()
+        .any(|message| message.role == ChatRole::User)
+    {
+        return;
+    }
+    if heard.is_empty() {
+        state.messages.remove(position);
+    } else {
+        state.messages[position].content = Some(heard.to_owned());
+    }
+}

@@ -1,0 +1,365 @@
+//! One reply being spoken: the conversation engine writes its text, the sentence chunker cuts it,
+//! each sentence is synthesised, resampled and encoded into 20 ms channel frames, and a mark
+//! follows each sentence. Everything goes to the session's driver through one bounded channel,
+//! in playing order, so the driver paces frames and marks stay behind the audio they follow.
+//!
+//! The driver cancels a reply by dropping its task: the model stream and the synthesis stream
+//! are dropped with it, which cancels them at the providers.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_util::StreamExt as _;
+use switchboard_domain::conversation::{
+    CallContext, ConversationEngine, ConversationError, ConversationState, Reply,
+};
+use switchboard_domain::ports::{AudioStream, TextToSpeech};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Instant;
+
+use super::ChannelFormat;
+use crate::chunker::{Sentence, SentenceChunker};
+use crate::frame::Framer;
+use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
+use crate::resample::StreamResampler;
+
+/// A spawned task that is aborted when this guard is dropped, so no task outlives its owner.
+pub(super) struct TaskGuard<T>(JoinHandle<T>);
+
+impl<T: Send + 'static> TaskGuard<T> {
+    pub(super) fn spawn(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Self(tokio::spawn(future))
+    }
+}
+
+impl<T> Drop for TaskGuard<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for TaskGuard<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// What produces a reply's text.
+#[derive(Debug, Clone)]
+pub(super) enum ReplyJob {
+    /// The engine's opening of the call.
+    Open,
+    /// Fixed text, already in the conversation state.
+    Say(String),
+    /// The engine's answer to the caller's utterance.
+    Answer(String),
+}
+
+/// What the speaker hands the driver, in playing order.
+pub(super) enum Playout {
+    /// One frame in the channel's format, and its number of samples.
+    Frame(Vec<u8>, usize),
+    /// A mark after a sentence; `text_offset` is where the sentence ends in the spoken text.
+    Mark { name: String, text_offset: usize },
+    /// A sentence that could not be synthesised.
+    AgentText(String),
+    /// The reply is complete and all of it has been handed over.
+    Done(Result<Produced, ConversationError>),
+}
+
+/// The engine's result for a reply.
+pub(super) struct Produced {
+    /// The conversation state after the reply, when the engine produced one.
+    pub(super) state: Option<ConversationState>,
+    pub(super) reply: Reply,
+}
+
+/// The text of a reply as it streams, shared between the engine's token sink (which writes it)
+/// and the synthesis loop (which reads sentences), plus the moments latency is measured at.
+///
+/// The lock is `std`'s: it is held for a few string operations and never across an await, and
+/// the token sink that takes it is a plain synchronous callback.
+#[derive(Default)]
+pub(super) struct ReplyText {
+    inner: Mutex<ReplyInner>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct ReplyInner {
+    /// Everything the engine streamed; mark offsets index into it.
+    spoken: String,
+    chunker: SentenceChunker,
+    /// Sentences complete and not yet taken for synthesis. The engine's token sink is
+    /// synchronous and cannot wait for room, so this is not a channel; its length is bounded by
+    /// the reply's length, which the model's `max_tokens` bounds.
+    sentences: VecDeque<Sentence>,
+    finished: bool,
+    first_token_at: Option<Instant>,
+    first_audio_at: Option<Instant>,
+}
+
+impl ReplyText {
+    pub(super) fn new(min_sentence_chars: usize) -> Self {
+        Self {
+            inner: Mutex::new(ReplyInner {
+                chunker: SentenceChunker::with_min_chars(min_sentence_chars),
+                ..ReplyInner::default()
+            }),
+            ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplyInner> {
+        // A panic while holding the lock leaves plain data behind, still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push_token(&self, token: &str) {
+        let mut inner = self.lock();
+        if inner.first_token_at.is_none() && !token.trim().is_empty() {
+            inner.first_token_at = Some(Instant::now());
+        }
+        inner.spoken.push_str(token);
+        let sentences = inner.chunker.push(token);
+        inner.sentences.extend(sentences);
+        drop(inner);
+        self.ready.notify_one();
+    }
+
+    fn finish(&self) {
+        let mut inner = self.lock();
+        if let Some(last) = inner.chunker.flush() {
+            inner.sentences.push_back(last);
+        }
+        inner.finished = true;
+        drop(inner);
+        self.ready.notify_one();
+    }
+
+    /// The next sentence, or `None` once the text is finished and every sentence taken.
+    async fn next_sentence(&self) -> Option<Sentence> {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut inner = self.lock();
+                if let Some(sentence) = inner.sentences.pop_front() {
+                    return Some(sentence);
+                }
+                if inner.finished {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn note_first_audio(&self) {
+        self.lock().first_audio_at.get_or_insert_with(Instant::now);
+    }
+
+    /// The text streamed so far.
+    pub(super) fn spoken(&self) -> String {
+        self.lock().spoken.clone()
+    }
+
+    pub(super) fn first_token_at(&self) -> Option<Instant> {
+        self.lock().first_token_at
+    }
+
+    pub(super) fn first_audio_at(&self) -> Option<Instant> {
+        self.lock().first_audio_at
+    }
+}
+
+/// Everything a speaker task needs.
+pub(super) struct Speaker {
+    pub(super) engine: ConversationEngine,
+    pub(super) context: CallContext,
+    /// The state before the reply; the task works on its own copy.
+    pub(super) state: ConversationState,
+    pub(super) tts: Arc<dyn TextToSpeech>,
+    pub(super) voice: String,
+    pub(super) format: ChannelFormat,
+    /// Distinguishes this reply's marks from those of earlier replies.
+    pub(super) reply_number: u64,
+    pub(super) text: Arc<ReplyText>,
+    pub(super) playout: mpsc::Sender<Playout>,
+}
+
+/// The playout channel closed: the driver dropped the reply.
+struct Dropped;
+
+impl Speaker {
+    /// Produces and speaks the reply; ends early when the driver stops listening.
+    pub(super) async fn run(self, job: ReplyJob) {
+        let Self {
+            engine,
+            context,
+            mut state,
+            tts,
+            voice,
+            format,
+            reply_number,
+            text,
+            playout,
+        } = self;
+        let produce = async {
+            let sink_text = Arc::clone(&text);
+            let mut sink = move |token: &str| sink_text.push_token(token);
+            let result = match job {
+                ReplyJob::Open => engine
+                    .open(&context, &mut sink)
+                    .await
+                    .map(|(opened, reply)| Produced {
+                        state: Some(opened),
+                        reply,
+                    }),
+                ReplyJob::Say(said) => {
+                    sink(&said);
+                    Ok(Produced {
+                        state: None,
+                        reply: Reply {
+                            text: said,
+                            ..Reply::default()
+                        },
+                    })
+                }
+                ReplyJob::Answer(utterance) => engine
+                    .respond(&context, &mut state, &utterance, &mut sink)
+                    .await
+                    .map(|reply| Produced {
+                        state: Some(state),
+                        reply,
+                    }),
+            };
+            // Whatever was written gets spoken, even when the model failed half way.
+            text.finish();
+            result
+        };
+        let speak = speak_sentences(&text, tts.as_ref(), &voice, format, reply_number, &playout);
+        let (result, spoken) = tokio::join!(produce, speak);
+        if spoken.is_ok() {
+            // An error means the driver dropped the reply; nobody is left to tell.
+            let _ = playout.send(Playout::Done(result)).await;
+        }
+    }
+}
+
+async fn speak_sentences(
+    text: &ReplyText,
+    tts: &dyn TextToSpeech,
+    voice: &str,
+    format: ChannelFormat,
+    reply_number: u64,
+    playout: &mpsc::Sender<Playout>,
+) -> Result<(), Dropped> {
+    let mut index = 0_u32;
+    while let Some(sentence) = text.next_sentence().await {
+        index += 1;
+        let spoke = match tts.synthesize(&sentence.text, voice).await {
+            Ok(audio) => stream_audio(audio, text, format, playout).await?,
+            Err(error) => {
+                tracing::warn!(%error, "speech synthesis failed; sending the sentence as text");
+                false
+            }
+        };
+        if !spoke {
+            send(playout, Playout::AgentText(sentence.text.clone())).await?;
+        }
+        let name = format!("r{reply_number}-s{index}");
+        send(
+            playout,
+            Playout::Mark {
+                name,
+                text_offset: sentence.end,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn send(playout: &mpsc::Sender<Playout>, item: Playout) -> Result<(), Dropped> {
+    playout.send(item).await.map_err(|_| Dropped)
+}
+
+/// Converts one synthesised sentence to channel frames and hands them over. Returns whether any
+/// audio was sent; the last frame is padded with silence so the mark after it falls on a frame
+/// boundary.
+async fn stream_audio(
+    audio: AudioStream,
+    text: &ReplyText,
+    format: ChannelFormat,
+    playout: &mpsc::Sender<Playout>,
+) -> Result<bool, Dropped> {
+    let AudioStream {
+        sample_rate_hz,
+        mut chunks,
+    } = audio;
+    let rate = format.sample_rate_hz();
+    let (mut resampler, mut framer) = match (
+        StreamResampler::new(sample_rate_hz, rate),
+        Framer::<i16>::new(rate),
+    ) {
+        (Ok(resampler), Ok(framer)) => (resampler, framer),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(%error, tts.rate_hz = sample_rate_hz, "unusable synthesised audio");
+            return Ok(false);
+        }
+    };
+    let mut sent_any = false;
+    let mut floats = Vec::new();
+    let mut converted = Vec::new();
+    let mut frames: Vec<(Vec<u8>, usize)> = Vec::new();
+    let mut ended = false;
+    while !ended {
+        floats.clear();
+        match chunks.next().await {
+            Some(Ok(chunk)) => {
+                text.note_first_audio();
+                if let Err(error) = resampler.process_into(
+                    &chunk
+                        .iter()
+                        .map(|&s| i16_sample_to_f32(s))
+                        .collect::<Vec<_>>(),
+                    &mut floats,
+                ) {
+                    tracing::warn!(%error, "resampling synthesised audio failed");
+                    ended = true;
+                }
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "speech synthesis stream failed mid-sentence");
+                ended = true;
+            }
+            None => ended = true,
+        }
+        if ended && let Err(error) = resampler.flush_into(&mut floats) {
+            tracing::warn!(%error, "resampling synthesised audio failed");
+        }
+        converted.clear();
+        converted.extend(floats.iter().map(|&s| f32_sample_to_i16(s)));
+        framer.push_each(&converted, |frame| {
+            let mut bytes = Vec::with_capacity(frame.len() * 2);
+            format.encode_into(frame, &mut bytes);
+            frames.push((bytes, frame.len()));
+        });
+        if ended && let Some(last) = framer.finish_padded(0) {
+            let mut bytes = Vec::with_capacity(last.len() * 2);
+            format.encode_into(&last, &mut bytes);
+            frames.push((bytes, last.len()));
+        }
+        for (bytes, samples) in frames.drain(..) {
+            sent_any = true;
+            send(playout, Playout::Frame(bytes, samples)).await?;
+        }
+    }
+    Ok(sent_any)
+}
