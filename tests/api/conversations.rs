@@ -347,7 +347,7 @@ async fn provider_errors_are_retried_then_answered_with_503_and_nothing_is_lost(
     let app = TestApp::builder()
         .with_openai(&fake)
         .env("OPENAI_MAX_RETRIES", "2")
-        .env("OPENAI_STREAM_TIMEOUT_MS", "500")
+        .env("OPENAI_STREAM_TIMEOUT_MS", "2000")
         .spawn()
         .await?;
     let token = app.signed_in_user().await?;
@@ -374,7 +374,7 @@ async fn provider_errors_are_retried_then_answered_with_503_and_nothing_is_lost(
     assert!(text(&failed, "detail").contains("unavailable"), "{failed}");
     // A first token that never comes in time: 503 too (a timeout is not retried: its wait has
     // been spent already).
-    fake.enqueue(Reply::slow_first_token(Duration::from_secs(3), "too late"));
+    fake.enqueue(Reply::slow_first_token(Duration::from_secs(6), "too late"));
     expect_error(say(&app, &token, &call, "Hello again?").await?, 503).await?;
 
     fake.enqueue(Reply::text("Sorry about that, I'm back."));
