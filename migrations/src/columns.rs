@@ -45,11 +45,44 @@ pub fn index<T, C>(
 ) -> IndexCreateStatement
 where
     T: IntoIden + 'static,
-    C: IntoIden,
+    C: IntoIden + 'static,
 {
     let mut index = Index::create().name(name).table(table).to_owned();
     for column in columns {
         index.col(column);
     }
     index
+}
+
+/// A unique index named `name` on `columns` of `table`.
+pub fn unique_index<T, C>(
+    name: &str,
+    table: T,
+    columns: impl IntoIterator<Item = C>,
+) -> IndexCreateStatement
+where
+    T: IntoIden + 'static,
+    C: IntoIden + 'static,
+{
+    index(name, table, columns).unique().to_owned()
+}
+
+/// A foreign key from `from` (table, column) to `to` (table, column) with what deleting the
+/// referenced row does.
+pub fn references<A, B, C, D>(
+    from: (A, B),
+    to: (C, D),
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement
+where
+    A: IntoIden + 'static,
+    B: IntoIden,
+    C: IntoIden + 'static,
+    D: IntoIden,
+{
+    ForeignKey::create()
+        .from(from.0, from.1)
+        .to(to.0, to.1)
+        .on_delete(on_delete)
+        .to_owned()
 }

@@ -2,7 +2,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{nullable_timestamp, timestamp, uuid_key, uuid_ref};
+use crate::columns::{
+    index, nullable_timestamp, references, timestamp, unique_index, uuid_key, uuid_ref,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -99,33 +101,23 @@ impl MigrationTrait for Migration {
                     )
                     .col(timestamp(Users::CreatedAt))
                     .col(timestamp(Users::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Users::Table, Users::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (Users::Table, Users::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_users_email")
-                    .table(Users::Table)
-                    .col(Users::Email)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index("ux_users_email", Users::Table, [Users::Email]))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_users_organization_id")
-                    .table(Users::Table)
-                    .col(Users::OrganizationId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_users_organization_id",
+                Users::Table,
+                [Users::OrganizationId],
+            ))
             .await?;
 
         manager
@@ -140,23 +132,20 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sessions::RevokedReason).string().null())
                     .col(ColumnDef::new(Sessions::UserAgent).string().null())
                     .col(ColumnDef::new(Sessions::IpAddress).string().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Sessions::Table, Sessions::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (Sessions::Table, Sessions::UserId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_sessions_user_id")
-                    .table(Sessions::Table)
-                    .col(Sessions::UserId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_sessions_user_id",
+                Sessions::Table,
+                [Sessions::UserId],
+            ))
             .await?;
 
         manager
@@ -173,33 +162,27 @@ impl MigrationTrait for Migration {
                     .col(timestamp(RefreshTokens::IssuedAt))
                     .col(timestamp(RefreshTokens::ExpiresAt))
                     .col(nullable_timestamp(RefreshTokens::UsedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(RefreshTokens::Table, RefreshTokens::SessionId)
-                            .to(Sessions::Table, Sessions::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (RefreshTokens::Table, RefreshTokens::SessionId),
+                        (Sessions::Table, Sessions::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_refresh_tokens_digest")
-                    .table(RefreshTokens::Table)
-                    .col(RefreshTokens::TokenDigest)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "ux_refresh_tokens_digest",
+                RefreshTokens::Table,
+                [RefreshTokens::TokenDigest],
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_refresh_tokens_session_id")
-                    .table(RefreshTokens::Table)
-                    .col(RefreshTokens::SessionId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_refresh_tokens_session_id",
+                RefreshTokens::Table,
+                [RefreshTokens::SessionId],
+            ))
             .await
     }
 

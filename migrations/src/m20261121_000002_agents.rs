@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::timestamp;
+use crate::columns::{index, references, timestamp, unique_index};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -80,24 +80,20 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .null(),
                     )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Agents::Table, Agents::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (Agents::Table, Agents::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_agents_organization_created")
-                    .table(Agents::Table)
-                    .col(Agents::OrganizationId)
-                    .col(Agents::CreatedAt)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_agents_organization_created",
+                Agents::Table,
+                [Agents::OrganizationId, Agents::CreatedAt],
+            ))
             .await?;
 
         manager
@@ -119,33 +115,27 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Scenarios::Temperature).double().not_null())
                     .col(timestamp(Scenarios::CreatedAt))
                     .col(timestamp(Scenarios::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Scenarios::Table, Scenarios::OwnerId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (Scenarios::Table, Scenarios::OwnerId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_scenarios_scenario_id")
-                    .table(Scenarios::Table)
-                    .col(Scenarios::ScenarioId)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "ux_scenarios_scenario_id",
+                Scenarios::Table,
+                [Scenarios::ScenarioId],
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_scenarios_owner")
-                    .table(Scenarios::Table)
-                    .col(Scenarios::OwnerId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_scenarios_owner",
+                Scenarios::Table,
+                [Scenarios::OwnerId],
+            ))
             .await?;
 
         manager
@@ -175,39 +165,32 @@ impl MigrationTrait for Migration {
                     )
                     .col(timestamp(PhoneNumbers::CreatedAt))
                     .col(timestamp(PhoneNumbers::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(PhoneNumbers::Table, PhoneNumbers::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(PhoneNumbers::Table, PhoneNumbers::AssignedAgentId)
-                            .to(Agents::Table, Agents::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .foreign_key(&mut references(
+                        (PhoneNumbers::Table, PhoneNumbers::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut references(
+                        (PhoneNumbers::Table, PhoneNumbers::AssignedAgentId),
+                        (Agents::Table, Agents::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_phone_numbers_number")
-                    .table(PhoneNumbers::Table)
-                    .col(PhoneNumbers::Number)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "ux_phone_numbers_number",
+                PhoneNumbers::Table,
+                [PhoneNumbers::Number],
+            ))
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_phone_numbers_organization")
-                    .table(PhoneNumbers::Table)
-                    .col(PhoneNumbers::OrganizationId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_phone_numbers_organization",
+                PhoneNumbers::Table,
+                [PhoneNumbers::OrganizationId],
+            ))
             .await
     }
 

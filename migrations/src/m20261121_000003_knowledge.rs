@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::{index, references};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -86,27 +88,26 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .not_null(),
                     )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(
-                                KnowledgeDocuments::Table,
-                                KnowledgeDocuments::OrganizationId,
-                            )
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (
+                            KnowledgeDocuments::Table,
+                            KnowledgeDocuments::OrganizationId,
+                        ),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_knowledge_documents_organization_created")
-                    .table(KnowledgeDocuments::Table)
-                    .col(KnowledgeDocuments::OrganizationId)
-                    .col(KnowledgeDocuments::CreatedAt)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_knowledge_documents_organization_created",
+                KnowledgeDocuments::Table,
+                [
+                    KnowledgeDocuments::OrganizationId,
+                    KnowledgeDocuments::CreatedAt,
+                ],
+            ))
             .await?;
         // No foreign key to documents: vectors are written before their document is recorded,
         // so an upload is never visible half-stored (see KnowledgeService::store).
@@ -146,24 +147,23 @@ impl MigrationTrait for Migration {
                             .binary()
                             .not_null(),
                     )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(KnowledgeVectors::Table, KnowledgeVectors::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (KnowledgeVectors::Table, KnowledgeVectors::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ix_knowledge_vectors_organization_document")
-                    .table(KnowledgeVectors::Table)
-                    .col(KnowledgeVectors::OrganizationId)
-                    .col(KnowledgeVectors::DocumentId)
-                    .to_owned(),
-            )
+            .create_index(index(
+                "ix_knowledge_vectors_organization_document",
+                KnowledgeVectors::Table,
+                [
+                    KnowledgeVectors::OrganizationId,
+                    KnowledgeVectors::DocumentId,
+                ],
+            ))
             .await
     }
 

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::references;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -81,18 +83,16 @@ impl MigrationTrait for Migration {
                     .col(moment(Onboarding::DeployedAt))
                     .col(required_moment(Onboarding::CreatedAt))
                     .col(required_moment(Onboarding::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Onboarding::Table, Onboarding::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Onboarding::Table, Onboarding::AgentId)
-                            .to(Agents::Table, Agents::Id)
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
+                    .foreign_key(&mut references(
+                        (Onboarding::Table, Onboarding::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut references(
+                        (Onboarding::Table, Onboarding::AgentId),
+                        (Agents::Table, Agents::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .to_owned(),
             )
             .await

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{index, nullable_string, timestamp};
+use crate::columns::{index, nullable_string, references, timestamp, unique_index};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -86,12 +86,11 @@ impl MigrationTrait for Migration {
                     )
                     .col(timestamp(Calls::CreatedAt))
                     .col(timestamp(Calls::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(Calls::Table, Calls::OrganizationId)
-                            .to(Organizations::Table, Organizations::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (Calls::Table, Calls::OrganizationId),
+                        (Organizations::Table, Organizations::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -130,25 +129,20 @@ impl MigrationTrait for Migration {
                     .col(timestamp(CallTurns::At))
                     .col(ColumnDef::new(CallTurns::FirstTokenMs).big_integer().null())
                     .col(ColumnDef::new(CallTurns::TotalMs).big_integer().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(CallTurns::Table, CallTurns::CallId)
-                            .to(Calls::Table, Calls::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut references(
+                        (CallTurns::Table, CallTurns::CallId),
+                        (Calls::Table, Calls::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("ux_call_turns_call_index")
-                    .table(CallTurns::Table)
-                    .col(CallTurns::CallId)
-                    .col(CallTurns::TurnIndex)
-                    .unique()
-                    .to_owned(),
-            )
+            .create_index(unique_index(
+                "ux_call_turns_call_index",
+                CallTurns::Table,
+                [CallTurns::CallId, CallTurns::TurnIndex],
+            ))
             .await
     }
 

@@ -187,14 +187,13 @@ pub struct VoiceCallView {
 
 impl VoiceCallView {
     fn new(call: Call, turns: Option<Vec<CallTurn>>) -> Self {
+        let duration = call.duration_secs();
         Self {
             id: call.id.to_string(),
             vapi_call_id: call.id.to_string(),
             started_at: call.started_at,
             ended_at: call.ended_at,
-            duration_seconds: call
-                .ended_at
-                .map(|end| (end - call.started_at).num_seconds()),
+            duration_seconds: duration,
             status: call.status.as_str(),
             agent_type: call
                 .agent_name
@@ -401,6 +400,7 @@ pub struct SeedCallView {
 
 impl SeedCallView {
     fn new(call: Call, turns: Vec<CallTurn>) -> Self {
+        let duration = call.duration_secs();
         let latencies: Vec<u64> = turns
             .iter()
             .filter_map(|t| t.latency.map(|l| l.first_token_ms.unwrap_or(l.total_ms)))
@@ -410,9 +410,7 @@ impl SeedCallView {
             agent_id: call.agent_id.map(|a| a.to_string()),
             phone_number: call.phone_number,
             direction: call.direction.as_str(),
-            duration: call
-                .ended_at
-                .map(|end| (end - call.started_at).num_seconds()),
+            duration,
             status: call.status.as_str(),
             sentiment: call.metadata["sentiment"].as_str().map(ToOwned::to_owned),
             latency: (!latencies.is_empty())

@@ -116,6 +116,7 @@ impl CallView {
         first_message: Option<String>,
         turns: Option<Vec<CallTurn>>,
     ) -> Self {
+        let duration = call.duration_secs();
         Self {
             id: call.id.to_string(),
             call_id: call.id.to_string(),
@@ -131,9 +132,7 @@ impl CallView {
             started_at: call.started_at,
             ended_at: call.ended_at,
             end_reason: call.end_reason,
-            duration_seconds: call
-                .ended_at
-                .map(|end| (end - call.started_at).num_seconds()),
+            duration_seconds: duration,
             first_message,
             transcript: turns.map(|turns| turns.into_iter().map(Into::into).collect()),
         }

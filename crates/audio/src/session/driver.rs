@@ -128,6 +128,8 @@ pub(super) struct Driver {
     io: SessionIo,
 
     decoded: Vec<i16>,
+    /// The decoded frame as floats, the resampler's input; kept to reuse its allocation.
+    caller_f32: Vec<f32>,
     floats: Vec<f32>,
     to_stt: StreamResampler,
     vad: Vad,
@@ -212,6 +214,7 @@ impl Driver {
             state,
             io,
             decoded: Vec::new(),
+            caller_f32: Vec::new(),
             floats: Vec::new(),
             to_stt,
             vad,
@@ -407,8 +410,10 @@ impl Driver {
             return;
         };
         self.floats.clear();
-        let input: Vec<f32> = self.decoded.iter().map(|&s| i16_sample_to_f32(s)).collect();
-        if let Err(error) = self.to_stt.process_into(&input, &mut self.floats) {
+        self.caller_f32.clear();
+        self.caller_f32
+            .extend(self.decoded.iter().map(|&s| i16_sample_to_f32(s)));
+        if let Err(error) = self.to_stt.process_into(&self.caller_f32, &mut self.floats) {
             tracing::warn!(%error, "resampling caller audio failed");
             return;
         }

@@ -130,6 +130,13 @@ impl Call {
         matches!(self.status, CallStatus::Queued | CallStatus::InProgress)
     }
 
+    /// Whole seconds from start to end, once the call has ended.
+    #[must_use]
+    pub fn duration_secs(&self) -> Option<i64> {
+        self.ended_at
+            .map(|end| (end - self.started_at).num_seconds())
+    }
+
     /// Marks the call ended now.
     pub fn finish(&mut self, status: CallStatus, reason: &str, at: DateTime<Utc>) {
         self.status = status;
