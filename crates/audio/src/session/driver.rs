@@ -13,8 +13,8 @@ use switchboard_domain::conversation::{
     CallContext, ConversationEngine, ConversationState, EndReason,
 };
 use switchboard_domain::ports::{
-    ChatMessage, ChatRole, SpeechError, SpeechToText, SttConfig, SttEvent, SttEvents, SttStream,
-    TextToSpeech,
+    ChatMessage, ChatRole, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent,
+    SttEvents, SttStream, TextToSpeech,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
@@ -498,7 +498,13 @@ impl Driver {
             context: self.context.clone(),
             state: self.state.clone(),
             tts: Arc::clone(&self.tts),
-            voice: self.config.voice.clone(),
+            speech: SpeechRequest {
+                text: String::new(),
+                voice: self.config.voice.clone(),
+                speed: self.config.speed,
+                sample_rate_hz: self.format().sample_rate_hz(),
+                language: self.config.stt.language.clone(),
+            },
             format: self.format(),
             reply_number: self.replies,
             text: Arc::clone(&text),

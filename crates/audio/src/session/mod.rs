@@ -201,6 +201,8 @@ pub struct VoiceSessionConfig {
     pub format: ChannelFormat,
     /// The speech synthesis voice; empty means the adapter's default.
     pub voice: String,
+    /// The voice's pace; 1.0 is natural.
+    pub speed: f32,
     /// The speech-to-text stream's settings; audio is resampled to its rate.
     pub stt: SttConfig,
     /// The local voice activity detector, which catches barge-in and the end of speech.
@@ -224,6 +226,7 @@ impl Default for VoiceSessionConfig {
         Self {
             format: ChannelFormat::Mulaw8k,
             voice: String::new(),
+            speed: 1.0,
             stt: SttConfig::default(),
             vad: VadConfig::default(),
             min_sentence_chars: DEFAULT_MIN_CHARS,

@@ -16,7 +16,7 @@ use futures_util::StreamExt as _;
 use switchboard_domain::conversation::{
     CallContext, ConversationEngine, ConversationError, ConversationState, Reply,
 };
-use switchboard_domain::ports::{AudioStream, TextToSpeech};
+use switchboard_domain::ports::{AudioStream, SpeechRequest, TextToSpeech};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
@@ -185,7 +185,8 @@ pub(super) struct Speaker {
     /// The state before the reply; the task works on its own copy.
     pub(super) state: ConversationState,
     pub(super) tts: Arc<dyn TextToSpeech>,
-    pub(super) voice: String,
+    /// Voice, pace, rate and language; the text is filled in per sentence.
+    pub(super) speech: SpeechRequest,
     pub(super) format: ChannelFormat,
     /// Distinguishes this reply's marks from those of earlier replies.
     pub(super) reply_number: u64,
@@ -204,7 +205,7 @@ impl Speaker {
             context,
             mut state,
             tts,
-            voice,
+            speech,
             format,
             reply_number,
             text,
@@ -243,7 +244,7 @@ impl Speaker {
             text.finish();
             result
         };
-        let speak = speak_sentences(&text, tts.as_ref(), &voice, format, reply_number, &playout);
+        let speak = speak_sentences(&text, tts.as_ref(), speech, format, reply_number, &playout);
         let (result, spoken) = tokio::join!(produce, speak);
         if spoken.is_ok() {
             // An error means the driver dropped the reply; nobody is left to tell.
@@ -255,7 +256,7 @@ impl Speaker {
 async fn speak_sentences(
     text: &ReplyText,
     tts: &dyn TextToSpeech,
-    voice: &str,
+    mut speech: SpeechRequest,
     format: ChannelFormat,
     reply_number: u64,
     playout: &mpsc::Sender<Playout>,
@@ -263,7 +264,8 @@ async fn speak_sentences(
     let mut index = 0_u32;
     while let Some(sentence) = text.next_sentence().await {
         index += 1;
-        let spoke = match tts.synthesize(&sentence.text, voice).await {
+        speech.text.clone_from(&sentence.text);
+        let spoke = match tts.synthesize(&speech).await {
             Ok(audio) => stream_audio(audio, text, format, playout).await?,
             Err(error) => {
                 tracing::warn!(%error, "speech synthesis failed; sending the sentence as text");

@@ -18,7 +18,8 @@ use switchboard_domain::ids::{AgentId, OrganizationId};
 use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
     AudioStream, ChatEvent, ChatRequest, ChatRole, ChatStream, Clock, FinishReason, LanguageModel,
-    LlmError, SpeechError, SpeechToText, SttConfig, SttEvent, SttSink, SttStream, TextToSpeech,
+    LlmError, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttSink, SttStream,
+    TextToSpeech,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -129,7 +130,8 @@ impl TextToSpeech for FakeTts {
         "fake-tts"
     }
 
-    async fn synthesize(&self, text: &str, _voice: &str) -> Result<AudioStream, SpeechError> {
+    async fn synthesize(&self, request: &SpeechRequest) -> Result<AudioStream, SpeechError> {
+        let text = request.text.as_str();
         self.sentences.lock().unwrap().push(text.to_owned());
         tokio::time::sleep(self.delay).await;
         if self

@@ -26,6 +26,6 @@ pub use repositories::{
 };
 pub use security::{AccessClaims, AccessTokenError, AccessTokens, PasswordHasher};
 pub use speech::{
-    AudioStream, SpeechError, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink, SttStream,
-    TextToSpeech,
+    AudioStream, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink,
+    SttStream, TextToSpeech,
 };

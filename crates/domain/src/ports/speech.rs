@@ -33,6 +33,8 @@ pub enum SpeechError {
 pub struct SttConfig {
     /// The rate of the audio the caller will send, in hertz (16 000 on the call path).
     pub sample_rate_hz: u32,
+    /// The provider's model (`nova-3`, `whisper-1`); empty means the adapter's default.
+    pub model: String,
     /// A BCP 47 language tag such as `en-US`; `None` lets the provider choose or detect.
     pub language: Option<String>,
     /// Whether to report [`SttEvent::Interim`] hypotheses (barge-in reacts to them).
@@ -48,6 +50,7 @@ impl Default for SttConfig {
     fn default() -> Self {
         Self {
             sample_rate_hz: 16_000,
+            model: String::new(),
             language: None,
             interim_results: true,
             endpointing_ms: 300,
@@ -164,6 +167,36 @@ impl std::fmt::Debug for AudioStream {
     }
 }
 
+/// What to say, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpeechRequest {
+    pub text: String,
+    /// The provider's voice id; empty means the adapter's configured default.
+    pub voice: String,
+    /// 1.0 is the voice's natural pace; adapters clamp to what the provider allows.
+    pub speed: f32,
+    /// The rate the audio will be played at, in hertz. Adapters produce this rate when the
+    /// provider can (saving a resampling step) and otherwise their closest; the stream states
+    /// the rate it delivers.
+    pub sample_rate_hz: u32,
+    /// A BCP 47 language tag, for providers that take one.
+    pub language: Option<String>,
+}
+
+impl SpeechRequest {
+    /// `text` in the default voice at natural pace, preferably at `sample_rate_hz`.
+    #[must_use]
+    pub fn new(text: impl Into<String>, sample_rate_hz: u32) -> Self {
+        Self {
+            text: text.into(),
+            voice: String::new(),
+            speed: 1.0,
+            sample_rate_hz,
+            language: None,
+        }
+    }
+}
+
 /// Speech synthesis.
 ///
 /// Contract, for every adapter:
@@ -179,11 +212,10 @@ pub trait TextToSpeech: Send + Sync {
     /// The provider and model, for logs and health.
     fn name(&self) -> &str;
 
-    /// Starts speaking `text` in `voice` (the provider's voice id; empty means the adapter's
-    /// configured default).
+    /// Starts speaking the request's text.
     ///
     /// # Errors
     /// `Rejected` for an unknown voice or unspeakable text; otherwise as [`SpeechError`]
     /// describes.
-    async fn synthesize(&self, text: &str, voice: &str) -> Result<AudioStream, SpeechError>;
+    async fn synthesize(&self, request: &SpeechRequest) -> Result<AudioStream, SpeechError>;
 }
