@@ -61,15 +61,20 @@ fn call_from_row(row: call::Model) -> Result<Call, RepositoryError> {
         version: row.version,
         recording_url: row.recording_url,
         metadata: row.metadata.unwrap_or(serde_json::Value::Null),
+        provider_call_id: row.provider_call_id,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
 }
 
 fn turn_from_row(row: call_turn::Model) -> Result<CallTurn, RepositoryError> {
+    let ms = |value: Option<i64>| value.and_then(|ms| u64::try_from(ms).ok());
     let latency = row.total_ms.map(|total| TurnLatency {
-        first_token_ms: row.first_token_ms.and_then(|ms| u64::try_from(ms).ok()),
+        first_token_ms: ms(row.first_token_ms),
         total_ms: u64::try_from(total).unwrap_or(0),
+        transcript_ms: ms(row.transcript_ms),
+        first_audio_ms: ms(row.first_audio_ms),
+        first_frame_ms: ms(row.first_frame_ms),
     });
     Ok(CallTurn {
         call_id: CallId::from_uuid(row.call_id),
@@ -125,6 +130,9 @@ async fn append_turns(
             at: Set(turn.at),
             first_token_ms: Set(turn.latency.and_then(|l| l.first_token_ms).map(to_i64)),
             total_ms: Set(turn.latency.map(|l| to_i64(l.total_ms))),
+            transcript_ms: Set(turn.latency.and_then(|l| l.transcript_ms).map(to_i64)),
+            first_audio_ms: Set(turn.latency.and_then(|l| l.first_audio_ms).map(to_i64)),
+            first_frame_ms: Set(turn.latency.and_then(|l| l.first_frame_ms).map(to_i64)),
         });
     call_turn::Entity::insert_many(rows)
         .exec_without_returning(connection)
@@ -157,6 +165,7 @@ impl CallRepository for SeaOrmCalls {
             version: Set(call.version),
             recording_url: Set(call.recording_url.clone()),
             metadata: Set((!call.metadata.is_null()).then(|| call.metadata.clone())),
+            provider_call_id: Set(call.provider_call_id.clone()),
             created_at: Set(call.created_at),
             updated_at: Set(call.updated_at),
         })
@@ -175,6 +184,29 @@ impl CallRepository for SeaOrmCalls {
     ) -> Result<Option<Call>, RepositoryError> {
         call::Entity::find_by_id(id.as_uuid())
             .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(call_from_row)
+            .transpose()
+    }
+
+    async fn find_unscoped(&self, id: CallId) -> Result<Option<Call>, RepositoryError> {
+        call::Entity::find_by_id(id.as_uuid())
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(call_from_row)
+            .transpose()
+    }
+
+    async fn find_by_provider_id(
+        &self,
+        provider_call_id: &str,
+    ) -> Result<Option<Call>, RepositoryError> {
+        call::Entity::find()
+            .filter(call::Column::ProviderCallId.eq(provider_call_id))
+            .order_by_desc(call::Column::StartedAt)
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
@@ -288,6 +320,14 @@ impl CallRepository for SeaOrmCalls {
             .col_expr(
                 call::Column::Conversation,
                 Expr::value(conversation_json(call)?),
+            )
+            .col_expr(
+                call::Column::RecordingUrl,
+                Expr::value(call.recording_url.clone()),
+            )
+            .col_expr(
+                call::Column::ProviderCallId,
+                Expr::value(call.provider_call_id.clone()),
             )
             .col_expr(call::Column::Version, Expr::value(call.version))
             .col_expr(call::Column::UpdatedAt, Expr::value(call.updated_at))

@@ -647,6 +647,7 @@ fn new_call(organization: OrganizationId, session: Option<&str>) -> Call {
         conversation: Default::default(),
         version: 0,
         recording_url: None,
+        provider_call_id: None,
         metadata: serde_json::Value::Null,
         created_at: at,
         updated_at: at,
@@ -684,6 +685,9 @@ async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyho
     let latency = TurnLatency {
         first_token_ms: Some(180),
         total_ms: 950,
+        transcript_ms: Some(120),
+        first_audio_ms: Some(400),
+        first_frame_ms: None,
     };
     call.version = 1;
     call.conversation.caller_turns = 1;
@@ -744,11 +748,25 @@ async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyho
 
     call.version = 3;
     call.finish(CallStatus::Completed, "ended_by_client", now());
+    call.recording_url = Some(format!("/api/v1/calls/{}/recording", call.id));
+    call.provider_call_id = Some("CA0123456789abcdef0123456789abcdef".into());
     assert_eq!(calls.save(&call, 2, &[]).await?, SaveCallOutcome::Saved);
     let ended = calls.find(mine, call.id).await?.unwrap();
     assert_eq!(ended.status, CallStatus::Completed);
     assert_eq!(ended.end_reason.as_deref(), Some("ended_by_client"));
+    assert_eq!(ended.recording_url, call.recording_url);
     assert!(!ended.is_active());
+    // Channels reach a call by its id alone, and provider callbacks by the provider's id.
+    assert_eq!(calls.find_unscoped(call.id).await?, Some(ended.clone()));
+    assert_eq!(calls.find_unscoped(CallId::new()).await?, None);
+    assert_eq!(
+        calls
+            .find_by_provider_id("CA0123456789abcdef0123456789abcdef")
+            .await?
+            .map(|c| c.id),
+        Some(call.id)
+    );
+    assert_eq!(calls.find_by_provider_id("CAunknown").await?, None);
 
     // Figures per agent, computed by the database.
     let agent = call.agent_id.unwrap();

@@ -223,7 +223,7 @@ pub async fn start_call(
         .calls
         .start(
             user.0.organization_id,
-            user.0.user_id,
+            Some(user.0.user_id),
             CallStart {
                 target: target(body.agent_id.as_deref(), body.scenario.as_deref())?,
                 channel,
@@ -231,6 +231,7 @@ pub async fn start_call(
                 customer_name: body.customer_name,
                 phone_number: body.phone_number,
                 session_key: None,
+                provider_call_id: None,
             },
         )
         .await?;
@@ -384,7 +385,7 @@ pub async fn sales_start(
         .calls
         .start(
             user.0.organization_id,
-            user.0.user_id,
+            Some(user.0.user_id),
             CallStart {
                 target: target(body.agent_id.as_deref(), None)?,
                 channel: CallChannel::Text,
@@ -392,6 +393,7 @@ pub async fn sales_start(
                 customer_name: Some(body.customer_name),
                 phone_number: Some(body.phone_number),
                 session_key: None,
+                provider_call_id: None,
             },
         )
         .await
@@ -529,7 +531,7 @@ pub async fn session_message(
                 .calls
                 .start(
                     organization,
-                    user.0.user_id,
+                    Some(user.0.user_id),
                     CallStart {
                         target: target(body.agent_id.as_deref(), None)?,
                         channel: CallChannel::Text,
@@ -537,6 +539,7 @@ pub async fn session_message(
                         customer_name: None,
                         phone_number: None,
                         session_key: Some(path.clone()),
+                        provider_call_id: None,
                     },
                 )
                 .await?;
@@ -610,7 +613,7 @@ pub async fn test_agent(
                 .calls
                 .start(
                     organization,
-                    user.0.user_id,
+                    Some(user.0.user_id),
                     CallStart {
                         target: CallTarget::Agent(agent),
                         channel: CallChannel::Text,
@@ -618,6 +621,7 @@ pub async fn test_agent(
                         customer_name: None,
                         phone_number: None,
                         session_key: None,
+                        provider_call_id: None,
                     },
                 )
                 .await?;

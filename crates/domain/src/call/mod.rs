@@ -1,9 +1,11 @@
 //! Calls: their record, transcript and latencies, and the service that starts text calls,
 //! answers their turns through the conversation engine, and ends them.
 
+mod live;
 mod model;
 mod service;
 
+pub use live::LiveCall;
 pub use model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,

@@ -58,13 +58,24 @@ name_enum!(
     Speaker { Agent => "agent", Customer => "customer" }
 );
 
-/// How long a turn took, in milliseconds from the caller's words.
+/// How long a turn took, in milliseconds from the caller's words (for voice calls, from the end
+/// of the caller's speech).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnLatency {
     /// Until the first token of the reply.
     pub first_token_ms: Option<u64>,
-    /// Until the whole reply.
+    /// Until the caller had the answer: the whole reply on text calls; on voice calls the first
+    /// frame of reply audio sent (else the moment the reply was decided).
     pub total_ms: u64,
+    /// Voice calls: until the final transcript ended the caller's turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_ms: Option<u64>,
+    /// Voice calls: until the first byte of synthesised speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_audio_ms: Option<u64>,
+    /// Voice calls: until the first frame of reply audio was sent to the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_frame_ms: Option<u64>,
 }
 
 /// One line of a transcript.
@@ -117,6 +128,8 @@ pub struct Call {
     pub version: i64,
     /// Where the call's recording can be fetched.
     pub recording_url: Option<String>,
+    /// The telephony provider's id of the call (Twilio's `CallSid`).
+    pub provider_call_id: Option<String>,
     /// What a client logged with the call (for calls made elsewhere); `Null` otherwise.
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,

@@ -44,6 +44,8 @@ pub struct CallStart {
     pub customer_name: Option<String>,
     pub phone_number: Option<String>,
     pub session_key: Option<String>,
+    /// The telephony provider's id of the call, when it started there (an inbound call).
+    pub provider_call_id: Option<String>,
 }
 
 /// A call made elsewhere, to be kept with the organisation's calls.
@@ -153,7 +155,7 @@ pub struct CallService {
     engine: ConversationEngine,
 }
 
-fn context_of(call: &Call) -> Result<CallContext, CallError> {
+pub(super) fn context_of(call: &Call) -> Result<CallContext, CallError> {
     let snapshot: Snapshot = serde_json::from_value(call.context.clone()).map_err(|e| {
         anyhow::anyhow!("the stored context of call {} is unreadable: {e}", call.id)
     })?;
@@ -180,7 +182,7 @@ fn clean(value: Option<String>, field: &str, errors: &mut ValidationErrors) -> O
     Some(value)
 }
 
-fn elapsed_ms(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+pub(super) fn elapsed_ms(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_milliseconds()).unwrap_or(0)
 }
 
@@ -195,16 +197,25 @@ impl CallService {
         }
     }
 
+    pub(super) fn ports(&self) -> &CallPorts {
+        &self.ports
+    }
+
+    pub(super) fn engine(&self) -> &ConversationEngine {
+        &self.engine
+    }
+
     /// Starts a call: resolves who answers, opens the conversation, and stores the call with the
     /// agent's first message.
     ///
     /// # Errors
     /// `AgentNotFound`, `ScenarioNotFound`, `AgentUnavailable` (paused or inactive),
-    /// `ModelNotConfigured` or `ModelFailed` (the call is stored as failed).
+    /// `ModelNotConfigured` or `ModelFailed` (the call is stored as failed). Without a `user`
+    /// (a call that came in by phone) only built-in scenarios are found.
     pub async fn start(
         &self,
         organization: OrganizationId,
-        user: UserId,
+        user: Option<UserId>,
         start: CallStart,
     ) -> Result<Opened, CallError> {
         let mut errors = ValidationErrors::new();
@@ -214,16 +225,22 @@ impl CallService {
         errors.into_result(()).map_err(CallError::Invalid)?;
 
         let (agent, scenario_name) = self.resolve(organization, start.target).await?;
-        let scenario =
-            match &scenario_name {
-                Some(name) => Some(self.scenarios.resolve(user, name).await.map_err(
-                    |e| match e {
+        let scenario = match &scenario_name {
+            Some(name) => Some(match user {
+                Some(user) => self
+                    .scenarios
+                    .resolve(user, name)
+                    .await
+                    .map_err(|e| match e {
                         ScenarioError::NotFound => CallError::ScenarioNotFound,
                         other => CallError::Unexpected(anyhow::anyhow!(other)),
-                    },
-                )?),
-                None => None,
-            };
+                    })?,
+                None => builtin_scenario(name)
+                    .ok_or(CallError::ScenarioNotFound)?
+                    .settings(),
+            }),
+            None => None,
+        };
         let org = self
             .ports
             .accounts
@@ -257,6 +274,7 @@ impl CallService {
             conversation: Default::default(),
             version: 0,
             recording_url: None,
+            provider_call_id: start.provider_call_id,
             metadata: serde_json::Value::Null,
             created_at: now,
             updated_at: now,
@@ -431,6 +449,7 @@ impl CallService {
             conversation: Default::default(),
             version: 0,
             recording_url: external.recording_url,
+            provider_call_id: None,
             metadata: external.metadata,
             created_at: now,
             updated_at: now,
@@ -538,6 +557,7 @@ impl CallService {
                 let latency = TurnLatency {
                     first_token_ms: first_token.map(|t| elapsed_ms(asked_at, t)),
                     total_ms: elapsed_ms(asked_at, answered_at),
+                    ..TurnLatency::default()
                 };
                 if !reply.text.is_empty() {
                     turns.push(NewCallTurn {

@@ -202,6 +202,22 @@ pub trait CallRepository: Send + Sync {
         id: CallId,
     ) -> Result<Option<Call>, RepositoryError>;
 
+    /// The call with this id, whatever its organisation: for channels that reach a call by an
+    /// id the server handed out (a telephony media stream), never for a user's request.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_unscoped(&self, id: CallId) -> Result<Option<Call>, RepositoryError>;
+
+    /// The latest call with this telephony provider id (Twilio's `CallSid`).
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_by_provider_id(
+        &self,
+        provider_call_id: &str,
+    ) -> Result<Option<Call>, RepositoryError>;
+
     /// A page of the organisation's calls that pass `filter`, in `sort` order, with the total
     /// number that pass it.
     ///
@@ -225,9 +241,9 @@ pub trait CallRepository: Send + Sync {
         session_key: &str,
     ) -> Result<Option<Call>, RepositoryError>;
 
-    /// Writes `call` (status, conversation, end, `updated_at`, and `version`, which the caller
-    /// has bumped) if the stored version is still `expected_version`, and appends `turns` after
-    /// the existing ones, atomically.
+    /// Writes `call` (status, conversation, end, recording, provider id, `updated_at`, and
+    /// `version`, which the caller has bumped) if the stored version is still
+    /// `expected_version`, and appends `turns` after the existing ones, atomically.
     ///
     /// # Errors
     /// Only on storage failure; a lost race is `Ok(Conflict)`.

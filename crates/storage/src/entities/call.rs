@@ -25,6 +25,7 @@ pub struct Model {
     pub version: i64,
     pub recording_url: Option<String>,
     pub metadata: Option<Json>,
+    pub provider_call_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

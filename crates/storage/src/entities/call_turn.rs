@@ -14,6 +14,9 @@ pub struct Model {
     pub at: DateTimeUtc,
     pub first_token_ms: Option<i64>,
     pub total_ms: Option<i64>,
+    pub transcript_ms: Option<i64>,
+    pub first_audio_ms: Option<i64>,
+    pub first_frame_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
