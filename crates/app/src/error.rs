@@ -68,6 +68,10 @@ pub enum ApiError {
     RateLimited(Duration),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A provider failed at something the client asked for (seed 002 documents a 500 when
+    /// speech recognition fails); the detail says which.
+    #[error("{0}")]
+    ProviderFailed(String),
     /// Anything the client cannot act on. Logged here, once, with its causes; the client sees a
     /// generic sentence.
     #[error("internal error")]
@@ -125,7 +129,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ProviderFailed(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

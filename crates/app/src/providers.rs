@@ -14,6 +14,7 @@ use switchboard_storage::{Database, SeaOrmVectorStore};
 use tracing::{info, warn};
 
 use crate::settings::{EmbedderChoice, Settings};
+use crate::voice::speech::SpeechProviders;
 
 fn openai_config(settings: &Settings) -> Option<OpenAiConfig> {
     let openai = &settings.openai;
@@ -96,4 +97,12 @@ pub fn vector_store(
             Ok(Arc::new(SeaOrmVectorStore::new(database.clone())))
         }
     }
+}
+
+/// The speech providers live calls can use: each one whose key is set.
+///
+/// # Errors
+/// When a configured provider cannot be set up.
+pub fn speech(_settings: &Settings) -> anyhow::Result<SpeechProviders> {
+    Ok(SpeechProviders::default())
 }

@@ -100,6 +100,8 @@ pub struct TwilioSettings {
     pub phone_number: Option<String>,
     pub base_url: Url,
     pub intelligence_base_url: Url,
+    /// Whether webhooks must carry a valid `X-Twilio-Signature`; only development may say no.
+    pub validate_signatures: bool,
 }
 
 /// Google OAuth 2 and Calendar.
@@ -310,6 +312,17 @@ impl Settings {
                 ));
             }
         };
+        let validate_signatures = r.parsed(
+            "TWILIO_VALIDATE_SIGNATURES",
+            true,
+            "true or false",
+        )?;
+        if !validate_signatures && environment == Environment::Production {
+            return Err(invalid(
+                "TWILIO_VALIDATE_SIGNATURES",
+                "cannot be false when SWITCHBOARD_ENV=production",
+            ));
+        }
         let secret_key = r.secret("SECRET_KEY");
         if environment == Environment::Production {
             match &secret_key {
@@ -524,6 +537,7 @@ impl Settings {
                     "TWILIO_INTELLIGENCE_BASE_URL",
                     "https://intelligence.twilio.com",
                 )?,
+                validate_signatures,
             },
             google: GoogleSettings {
                 client_id: r.get("GOOGLE_CLIENT_ID"),
@@ -717,6 +731,31 @@ mod tests {
         );
         let key = "k".repeat(MIN_SECRET_KEY_CHARS);
         assert!(settings(&[("SWITCHBOARD_ENV", "production"), ("SECRET_KEY", &key)]).is_ok());
+    }
+
+    #[test]
+    fn only_development_may_skip_twilio_signatures() {
+        let key = "k".repeat(MIN_SECRET_KEY_CHARS);
+        assert_eq!(
+            error_of(&[
+                ("SWITCHBOARD_ENV", "production"),
+                ("SECRET_KEY", &key),
+                ("TWILIO_VALIDATE_SIGNATURES", "false"),
+            ])
+            .setting,
+            "TWILIO_VALIDATE_SIGNATURES"
+        );
+        assert!(
+            !settings(&[("TWILIO_VALIDATE_SIGNATURES", "false")])
+                .unwrap()
+                .twilio
+                .validate_signatures
+        );
+        assert!(settings(&[]).unwrap().twilio.validate_signatures);
+        assert_eq!(
+            error_of(&[("TWILIO_VALIDATE_SIGNATURES", "maybe")]).setting,
+            "TWILIO_VALIDATE_SIGNATURES"
+        );
     }
 
     #[test]

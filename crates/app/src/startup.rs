@@ -38,6 +38,9 @@ use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::voice::live::LiveCalls;
+use crate::voice::recordings::Recordings;
+use crate::voice::tokens::CallTokens;
 
 /// How long in-flight requests may finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -230,6 +233,10 @@ impl Application {
             calls,
             onboarding,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
+            speech: providers::speech(&settings)?,
+            call_tokens: CallTokens::new(secret.expose()),
+            recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
+            live_calls: LiveCalls::default(),
         });
         let metrics = web::Data::new(Metrics::new()?);
         let document = openapi_document();

@@ -13,6 +13,10 @@ use switchboard_domain::scenario::ScenarioService;
 use switchboard_storage::Database;
 
 use crate::settings::Settings;
+use crate::voice::live::LiveCalls;
+use crate::voice::recordings::Recordings;
+use crate::voice::speech::SpeechProviders;
+use crate::voice::tokens::CallTokens;
 
 /// Shared by all workers.
 #[derive(Clone)]
@@ -27,6 +31,10 @@ pub struct AppState {
     pub calls: CallService,
     pub onboarding: OnboardingService,
     pub limiter: Arc<dyn RateLimiter>,
+    pub speech: SpeechProviders,
+    pub call_tokens: CallTokens,
+    pub recordings: Recordings,
+    pub live_calls: LiveCalls,
 }
 
 impl std::fmt::Debug for AppState {

@@ -380,7 +380,10 @@ impl CallRepository for SeaOrmCalls {
             .map_err(unexpected)?;
         // The time until the caller hears the first word; text turns without a first token
         // count their whole reply.
-        let latency = Expr::cust("COALESCE(call_turns.first_token_ms, call_turns.total_ms)");
+        // As `TurnLatency::response_ms`: the first frame of a voice reply, else its first token.
+        let latency = Expr::cust(
+            "COALESCE(call_turns.first_frame_ms, call_turns.first_token_ms, call_turns.total_ms)",
+        );
         let latencies: Vec<(uuid::Uuid, Option<f64>)> = call_turn::Entity::find()
             .select_only()
             .column_as(call::Column::AgentId, "agent_id")

@@ -26,7 +26,7 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 pub struct CurrentUser(pub Principal);
 
 /// The bearer token of the `Authorization` header, if any.
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme

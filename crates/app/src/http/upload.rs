@@ -32,11 +32,12 @@ impl Upload {
     }
 }
 
-/// Refuses anything but `multipart/form-data` with a 415 before reading it.
+/// Refuses anything but `multipart/form-data` with a 415 before reading it; `expected` says what
+/// the body should carry, e.g. "the documents in the `files` field".
 ///
 /// # Errors
 /// `UnsupportedMediaType`.
-pub fn require_multipart(req: &HttpRequest) -> Result<(), ApiError> {
+pub fn require_multipart(req: &HttpRequest, expected: &str) -> Result<(), ApiError> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -49,9 +50,9 @@ pub fn require_multipart(req: &HttpRequest) -> Result<(), ApiError> {
     if is_multipart {
         Ok(())
     } else {
-        Err(ApiError::UnsupportedMediaType(
-            "expected multipart/form-data with the documents in the `files` field".into(),
-        ))
+        Err(ApiError::UnsupportedMediaType(format!(
+            "expected multipart/form-data with {expected}"
+        )))
     }
 }
 

@@ -401,10 +401,6 @@ pub struct SeedCallView {
 impl SeedCallView {
     fn new(call: Call, turns: Vec<CallTurn>) -> Self {
         let duration = call.duration_secs();
-        let latencies: Vec<u64> = turns
-            .iter()
-            .filter_map(|t| t.latency.map(|l| l.first_token_ms.unwrap_or(l.total_ms)))
-            .collect();
         Self {
             id: call.id.to_string(),
             agent_id: call.agent_id.map(|a| a.to_string()),
@@ -413,8 +409,7 @@ impl SeedCallView {
             duration,
             status: call.status.as_str(),
             sentiment: call.metadata["sentiment"].as_str().map(ToOwned::to_owned),
-            latency: (!latencies.is_empty())
-                .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64),
+            latency: crate::routes::calls::mean_response_ms(&turns),
             transcript: turns
                 .into_iter()
                 .map(|t| HistoryLine {

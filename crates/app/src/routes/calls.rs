@@ -2,7 +2,7 @@
 //! `/conversations/{session_id}/message` and seed 001's `/api/test/agent/{id}`. Every turn is
 //! stored before it is answered.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::call::{
@@ -15,13 +15,15 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::CurrentUser;
 use crate::http::json::ApiJson;
 use crate::routes::knowledge::SearchResultView;
+use crate::routes::voice::{VoiceConnection, start_web_call};
 use crate::routes::parse_path_id;
 use crate::state::AppState;
 
 /// Starts a call.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StartCallRequest {
-    /// `text` (the default); voice channels start through their own routes.
+    /// `text` (the default) or `web` (a voice call in the browser); phone calls start when
+    /// Twilio connects them.
     pub channel: Option<String>,
     /// The agent who answers; without it, `scenario`, else the organisation's newest active agent.
     pub agent_id: Option<String>,
@@ -41,11 +43,23 @@ pub struct MessageRequest {
     pub message: String,
 }
 
-/// How long a turn took.
+/// How long a turn took, in milliseconds from the caller's words (on voice calls, from the end
+/// of their speech).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LatencyView {
     pub first_token_ms: Option<u64>,
+    /// Until the caller had the answer: the whole reply on text calls, the first audio frame on
+    /// voice calls.
     pub total_ms: u64,
+    /// Voice: until the final transcript.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript_ms: Option<u64>,
+    /// Voice: until the first synthesised audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_audio_ms: Option<u64>,
+    /// Voice: until the first audio frame went out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame_ms: Option<u64>,
 }
 
 impl From<TurnLatency> for LatencyView {
@@ -53,6 +67,9 @@ impl From<TurnLatency> for LatencyView {
         Self {
             first_token_ms: l.first_token_ms,
             total_ms: l.total_ms,
+            transcript_ms: l.transcript_ms,
+            first_audio_ms: l.first_audio_ms,
+            first_frame_ms: l.first_frame_ms,
         }
     }
 }
@@ -102,12 +119,32 @@ pub struct CallView {
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
     pub duration_seconds: Option<i64>,
+    /// Where the recording is (voice calls, once ended).
+    pub recording_url: Option<String>,
+    /// The telephony provider's id of the call (Twilio's `CallSid`).
+    pub provider_call_id: Option<String>,
+    /// The mean response time of the agent's answers, in milliseconds (on reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<f64>,
     /// What the agent said first (on start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_message: Option<String>,
+    /// Where the browser connects (on start of a web call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<VoiceConnection>,
     /// The transcript (on reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<TurnView>>,
+}
+
+/// The mean response time of a transcript's answers, when any has one.
+pub(crate) fn mean_response_ms(turns: &[CallTurn]) -> Option<f64> {
+    let latencies: Vec<u64> = turns
+        .iter()
+        .filter_map(|t| t.latency.map(|l| l.response_ms()))
+        .collect();
+    (!latencies.is_empty())
+        .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64)
 }
 
 impl CallView {
@@ -133,7 +170,11 @@ impl CallView {
             ended_at: call.ended_at,
             end_reason: call.end_reason,
             duration_seconds: duration,
+            recording_url: call.recording_url,
+            provider_call_id: call.provider_call_id,
+            latency: turns.as_deref().and_then(mean_response_ms),
             first_message,
+            connection: None,
             transcript: turns.map(|turns| turns.into_iter().map(Into::into).collect()),
         }
     }
@@ -169,7 +210,7 @@ impl From<TurnAnswer> for TurnResponse {
     }
 }
 
-fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, ApiError> {
+pub(crate) fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, ApiError> {
     match (
         agent_id.map(str::trim).filter(|a| !a.is_empty()),
         scenario.map(str::trim).filter(|s| !s.is_empty()),
@@ -184,7 +225,8 @@ fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, 
     }
 }
 
-/// Starts a text call; the answer carries the agent's first message.
+/// Starts a text call (the answer carries the agent's first message) or a web call (the answer
+/// also says where the browser connects, with a short-lived token).
 #[utoipa::path(
     tag = "calls",
     security(("bearer" = [])),
@@ -194,11 +236,12 @@ fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, 
         (status = 404, description = "No such agent or scenario", body = ErrorBody),
         (status = 409, description = "The agent is paused or inactive", body = ErrorBody),
         (status = 422, description = "Invalid fields", body = ErrorBody),
-        (status = 503, description = "The agent needs a language model that is not configured or not answering", body = ErrorBody),
+        (status = 503, description = "The agent needs a language model (or, for web calls, speech) that is not configured or not answering", body = ErrorBody),
     )
 )]
 #[post("")]
 pub async fn start_call(
+    req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     body: ApiJson<StartCallRequest>,
@@ -207,8 +250,13 @@ pub async fn start_call(
     let channel = match body.channel.as_deref() {
         None => CallChannel::Text,
         Some(raw) => match CallChannel::parse(raw) {
-            Ok(CallChannel::Text) => CallChannel::Text,
-            Ok(_) => return Err(ApiError::field("channel", "only text calls start here")),
+            Ok(channel @ (CallChannel::Text | CallChannel::Web)) => channel,
+            Ok(CallChannel::Phone) => {
+                return Err(ApiError::field(
+                    "channel",
+                    "phone calls start when Twilio connects them",
+                ));
+            }
             Err(message) => return Err(ApiError::field("channel", message)),
         },
     };
@@ -219,21 +267,24 @@ pub async fn start_call(
         .transpose()
         .map_err(|m| ApiError::field("direction", m))?
         .unwrap_or(CallDirection::Inbound);
+    let start = CallStart {
+        target: target(body.agent_id.as_deref(), body.scenario.as_deref())?,
+        channel,
+        direction,
+        customer_name: body.customer_name,
+        phone_number: body.phone_number,
+        session_key: None,
+        provider_call_id: None,
+    };
+    if channel == CallChannel::Web {
+        let web_call = start_web_call(&req, &state, &user, start).await?;
+        let mut view = web_call.call;
+        view.connection = Some(web_call.connection);
+        return Ok(HttpResponse::Created().json(view));
+    }
     let opened = state
         .calls
-        .start(
-            user.0.organization_id,
-            Some(user.0.user_id),
-            CallStart {
-                target: target(body.agent_id.as_deref(), body.scenario.as_deref())?,
-                channel,
-                direction,
-                customer_name: body.customer_name,
-                phone_number: body.phone_number,
-                session_key: None,
-                provider_call_id: None,
-            },
-        )
+        .start(user.0.organization_id, Some(user.0.user_id), start)
         .await?;
     Ok(HttpResponse::Created().json(CallView::new(opened.call, Some(opened.first_message), None)))
 }
@@ -341,6 +392,9 @@ pub struct SalesStarted {
 pub struct SalesReply {
     pub reply: String,
     pub should_end_call: bool,
+    /// What was heard, when the caller spoke (`respond-audio`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// One line of seed 002's history.
@@ -433,6 +487,7 @@ pub async fn sales_respond(
     Ok(web::Json(SalesReply {
         reply: answer.reply.text,
         should_end_call: answer.reply.should_end_call,
+        transcript: None,
     }))
 }
 
@@ -494,6 +549,9 @@ pub struct SessionReply {
     pub chunks: Vec<SearchResultView>,
     pub should_end_call: bool,
     pub timestamp: DateTime<Utc>,
+    /// What was heard, when the message was audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// Seed 000: sends a message in a chat session; the first message of a session (or the first
@@ -518,10 +576,29 @@ pub async fn session_message(
     body: ApiJson<SessionMessageRequest>,
 ) -> Result<web::Json<SessionReply>, ApiError> {
     let body = body.into_inner();
+    let reply = session_turn(
+        &state,
+        &user,
+        path.into_inner(),
+        body.agent_id.as_deref(),
+        &body.message,
+    )
+    .await?;
+    Ok(web::Json(reply))
+}
+
+/// One message in a seed 000 chat session, opening the session's call when it has none.
+pub(crate) async fn session_turn(
+    state: &AppState,
+    user: &CurrentUser,
+    session_id: String,
+    agent_id: Option<&str>,
+    message: &str,
+) -> Result<SessionReply, ApiError> {
     let organization = user.0.organization_id;
     let existing = state
         .calls
-        .find_session(organization, &path)
+        .find_session(organization, &session_id)
         .await?
         .filter(Call::is_active);
     let (call_id, first_message) = match existing {
@@ -533,12 +610,12 @@ pub async fn session_message(
                     organization,
                     Some(user.0.user_id),
                     CallStart {
-                        target: target(body.agent_id.as_deref(), None)?,
+                        target: target(agent_id, None)?,
                         channel: CallChannel::Text,
                         direction: CallDirection::Inbound,
                         customer_name: None,
                         phone_number: None,
-                        session_key: Some(path.clone()),
+                        session_key: Some(session_id.clone()),
                         provider_call_id: None,
                     },
                 )
@@ -546,12 +623,9 @@ pub async fn session_message(
             (opened.call.id, Some(opened.first_message))
         }
     };
-    let answer = state
-        .calls
-        .respond(organization, call_id, &body.message)
-        .await?;
-    Ok(web::Json(SessionReply {
-        session_id: path.into_inner(),
+    let answer = state.calls.respond(organization, call_id, message).await?;
+    Ok(SessionReply {
+        session_id,
         call_id: call_id.to_string(),
         response: answer.reply.text.clone(),
         reply: answer.reply.text,
@@ -559,7 +633,8 @@ pub async fn session_message(
         chunks: answer.reply.knowledge.into_iter().map(Into::into).collect(),
         should_end_call: answer.reply.should_end_call,
         timestamp: answer.call.updated_at,
-    }))
+        transcript: None,
+    })
 }
 
 /// Seed 001: a test turn with an agent.

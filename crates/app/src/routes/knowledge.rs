@@ -132,7 +132,7 @@ pub async fn upload_documents(
     state: web::Data<AppState>,
     multipart: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    require_multipart(&req)?;
+    require_multipart(&req, "the documents in the `files` field")?;
     let upload = read_upload(
         multipart,
         &["files", "file"],

@@ -4,13 +4,15 @@
 mod agents;
 mod auth;
 mod call_logs;
-mod calls;
+pub(crate) mod calls;
 mod docs;
 mod health;
 pub mod knowledge;
 mod onboarding;
 mod phone_numbers;
 mod scenarios;
+pub(crate) mod telephony;
+pub(crate) mod voice;
 
 use serde::Serialize;
 use switchboard_domain::page::PageRequest;
@@ -40,6 +42,8 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
         (name = "phone-numbers", description = "Numbers and the agents that answer them"),
         (name = "calls", description = "Calls: start, talk, end, read"),
+        (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
+        (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -130,13 +134,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(calls::start_call)
             .service(calls::get_call)
             .service(calls::send_message)
-            .service(calls::end_call),
+            .service(calls::end_call)
+            .service(voice::recording),
     )
     .service(
         scope::scope("/api/v1/sales")
             .service(calls::sales_start)
             .service(calls::sales_respond)
-            .service(calls::sales_conversation),
+            .service(calls::sales_conversation)
+            .service(voice::respond_audio)
+            .service(scope::scope("/ws").service(voice::voice_chat)),
     )
     .service(
         scope::scope("/api/v1/voice/calls")
@@ -154,8 +161,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(call_logs::log_call)
             .service(call_logs::get_seed_call),
     )
-    .service(scope::scope("/conversations").service(calls::session_message))
-    .service(scope::scope("/api/test").service(calls::test_agent));
+    .service(
+        scope::scope("/conversations")
+            .service(calls::session_message)
+            .service(voice::session_audio),
+    )
+    .service(
+        scope::scope("/api/test")
+            .service(calls::test_agent)
+            .service(voice::create_room),
+    )
+    .service(
+        scope::scope("/ws")
+            .service(voice::voice_socket)
+            .service(voice::voice_chat),
+    );
     cfg.service(
         scope::scope("/api/v1/knowledge")
             .service(knowledge::upload_documents)
@@ -168,6 +188,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))
         .service(scope::scope("/users").service(auth::me))
+        .service(telephony::twilio_voice)
+        .service(telephony::twilio_media)
+        .service(telephony::media_stream)
         .service(health::health)
         .service(health::ready)
         .service(docs::openapi_json)

@@ -471,7 +471,7 @@ pub async fn knowledge_step(
     state: web::Data<AppState>,
     multipart: actix_multipart::Multipart,
 ) -> Result<web::Json<OnboardingStatusView>, ApiError> {
-    crate::http::upload::require_multipart(&req)?;
+    crate::http::upload::require_multipart(&req, "the documents in the `files` field")?;
     let organization = user.0.organization_id;
     let agent = state
         .onboarding

@@ -78,6 +78,18 @@ pub struct TurnLatency {
     pub first_frame_ms: Option<u64>,
 }
 
+impl TurnLatency {
+    /// How long the caller waited for the start of the answer: until the first frame of audio on
+    /// voice calls, the first token on text calls, else the whole reply. Averages and
+    /// percentiles of response time use this.
+    #[must_use]
+    pub fn response_ms(&self) -> u64 {
+        self.first_frame_ms
+            .or(self.first_token_ms)
+            .unwrap_or(self.total_ms)
+    }
+}
+
 /// One line of a transcript.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CallTurn {

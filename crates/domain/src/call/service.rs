@@ -155,6 +155,16 @@ pub struct CallService {
     engine: ConversationEngine,
 }
 
+impl Call {
+    /// What the conversation engine needs for this call, as kept when it started.
+    ///
+    /// # Errors
+    /// `Unexpected` when the stored context is unreadable.
+    pub fn conversation_context(&self) -> Result<CallContext, CallError> {
+        context_of(self)
+    }
+}
+
 pub(super) fn context_of(call: &Call) -> Result<CallContext, CallError> {
     let snapshot: Snapshot = serde_json::from_value(call.context.clone()).map_err(|e| {
         anyhow::anyhow!("the stored context of call {} is unreadable: {e}", call.id)
