@@ -8,9 +8,13 @@ mod http1;
 mod openai;
 mod pinecone;
 mod server;
+mod twilio;
 
 pub use clock::ManualClock;
 pub use contracts::vector_store_contract;
 pub use openai::{EmbeddingReply, FAKE_OPENAI_KEY, FakeOpenAi, RecordedRequest, Reply};
 pub use pinecone::{FAKE_PINECONE_KEY, FakePinecone, PineconeRequest, StoredVector};
 pub use server::{TestApp, TestAppBuilder, TestDatabaseKind};
+pub use twilio::{
+    FAKE_TWILIO_AUTH_TOKEN, Heard, StreamEvent, TwilioCall, TwimlStream, twilio_signature,
+};
