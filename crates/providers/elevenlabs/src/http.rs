@@ -105,7 +105,7 @@ impl HttpTransport {
             decoder: Decoder::new(utterance.format),
             idle_timeout,
         };
-        let first = audio.next_by(deadline).await?;
+        let first = audio.next_by(Some(deadline)).await?;
         Ok((first, audio))
     }
 }
@@ -119,56 +119,30 @@ pub(crate) struct HttpAudio {
 }
 
 impl HttpAudio {
-    /// The next non-empty run of samples, waiting at most the idle timeout for each piece of
-    /// the body; `None` at the end of the body.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<i16>>, Failure> {
+    /// The next non-empty run of samples, `None` at the end of the body. Each read of the body
+    /// waits until `deadline` when given (the first audio), else for the idle timeout.
+    pub(crate) async fn next_by(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<i16>>, Failure> {
         loop {
-            let deadline = Instant::now() + self.idle_timeout;
-            match self.read_by(deadline).await? {
-                Step::Samples(samples) => return Ok(Some(samples)),
-                Step::End => return Ok(None),
-                Step::Nothing => {}
+            let deadline = deadline.unwrap_or_else(|| Instant::now() + self.idle_timeout);
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .map_err(|_| Failure::Timeout)?
+                .map_err(|e| Failure::from_reqwest(&e))?;
+            let Some(bytes) = chunk else {
+                if self.decoder.has_carry() {
+                    debug!("ElevenLabs audio ended with half a sample; dropping it");
+                }
+                return Ok(None);
+            };
+            let samples = self.decoder.push(&bytes);
+            if !samples.is_empty() {
+                return Ok(Some(samples));
             }
         }
     }
-
-    /// As [`HttpAudio::next`], with one deadline for the whole wait.
-    async fn next_by(&mut self, deadline: Instant) -> Result<Option<Vec<i16>>, Failure> {
-        loop {
-            match self.read_by(deadline).await? {
-                Step::Samples(samples) => return Ok(Some(samples)),
-                Step::End => return Ok(None),
-                Step::Nothing => {}
-            }
-        }
-    }
-
-    async fn read_by(&mut self, deadline: Instant) -> Result<Step, Failure> {
-        let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-            .await
-            .map_err(|_| Failure::Timeout)?
-            .map_err(|e| Failure::from_reqwest(&e))?;
-        let Some(bytes) = chunk else {
-            if self.decoder.has_carry() {
-                debug!("ElevenLabs audio ended with half a sample; dropping it");
-            }
-            return Ok(Step::End);
-        };
-        let samples = self.decoder.push(&bytes);
-        Ok(if samples.is_empty() {
-            Step::Nothing
-        } else {
-            Step::Samples(samples)
-        })
-    }
-}
-
-/// What one read of the body gave.
-enum Step {
-    Samples(Vec<i16>),
-    /// Bytes that completed no sample (half of one).
-    Nothing,
-    End,
 }
 
 /// The body to send for `utterance`.

@@ -56,8 +56,8 @@ enum Audio {
 impl Audio {
     async fn next(&mut self) -> Result<Option<Vec<i16>>, Failure> {
         match self {
-            Self::Http(audio) => audio.next().await,
-            Self::WebSocket(audio) => audio.next().await,
+            Self::Http(audio) => audio.next_by(None).await,
+            Self::WebSocket(audio) => audio.next_by(None).await,
         }
     }
 }

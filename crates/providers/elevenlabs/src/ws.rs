@@ -129,7 +129,7 @@ impl WsTransport {
             reported: None,
             finished: false,
         };
-        let first = audio.next_by(deadline).await?;
+        let first = audio.next_by(Some(deadline)).await?;
         Ok((first, audio))
     }
 
@@ -227,20 +227,14 @@ pub(crate) struct WsAudio {
 }
 
 impl WsAudio {
-    /// The next non-empty run of samples, waiting at most the idle timeout for each message;
-    /// `None` after `isFinal` or a normal close.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<i16>>, Failure> {
+    /// The next non-empty run of samples, `None` after `isFinal` or a normal close. Each read
+    /// waits until `deadline` when given (the first audio), else for the idle timeout.
+    pub(crate) async fn next_by(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Vec<i16>>, Failure> {
         loop {
-            let deadline = Instant::now() + self.idle_timeout;
-            if let Some(step) = self.read_by(deadline).await? {
-                return Ok(step);
-            }
-        }
-    }
-
-    /// As [`WsAudio::next`], with one deadline for the whole wait.
-    async fn next_by(&mut self, deadline: Instant) -> Result<Option<Vec<i16>>, Failure> {
-        loop {
+            let deadline = deadline.unwrap_or_else(|| Instant::now() + self.idle_timeout);
             if let Some(step) = self.read_by(deadline).await? {
                 return Ok(step);
             }

@@ -172,6 +172,8 @@ pub enum OpenAiConfigError {
     BaseUrl(String),
     #[error("the model name is empty")]
     EmptyModel,
+    #[error("the default voice is empty")]
+    EmptyVoice,
     #[error("the vector size of embedding model {model:?} is not known; give it explicitly")]
     UnknownDimensions { model: String },
     #[error("the embedding size must be more than 0")]

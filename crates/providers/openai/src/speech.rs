@@ -47,8 +47,11 @@ impl OpenAiSpeech {
     /// When the base URL is not http(s), the model or default voice is empty, the key or
     /// organization cannot be an HTTP header, or the HTTP client cannot be built.
     pub fn new(config: &OpenAiConfig, speech: SpeechConfig) -> Result<Self, OpenAiConfigError> {
-        if speech.model.trim().is_empty() || speech.default_voice.trim().is_empty() {
+        if speech.model.trim().is_empty() {
             return Err(OpenAiConfigError::EmptyModel);
+        }
+        if speech.default_voice.trim().is_empty() {
+            return Err(OpenAiConfigError::EmptyVoice);
         }
         Ok(Self {
             transport: Transport::new(config)?,

@@ -50,8 +50,9 @@ const MIN_SEGMENT_MS: u32 = 100;
 /// `Final` with `speech_final` when the speech ends (after `endpointing_ms` of silence) and its
 /// segment is transcribed; speech longer than `max_segment` is reported in several finals, the
 /// earlier ones without `speech_final`, and closed by `UtteranceEnd` if the last part has no
-/// words. Whisper has no interim results, so `interim_results` is ignored. A transcription that
-/// fails after its retries ends the stream with the error.
+/// words. Whisper has no interim results, so `interim_results` is ignored, and the detector's
+/// end of speech is the only endpoint, so `utterance_end_ms` is too. A transcription that fails
+/// after its retries ends the stream with the error.
 #[derive(Debug)]
 pub struct OpenAiWhisper {
     client: Arc<Client>,
