@@ -2,17 +2,31 @@
 //! database, a clock tests can move, contract suites every adapter of a port must pass, and
 //! loopback fakes that speak each provider's wire protocol ([`FakeOpenAi`], [`FakePinecone`]).
 
+mod audio;
 mod clock;
 mod contracts;
+mod elevenlabs;
 mod http1;
 mod openai;
 mod pinecone;
 mod server;
 mod twilio;
 
+pub use audio::{
+    FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
+    dominant_frequency, fake_tts_duration_ms, fake_tts_samples, mulaw_encode, pcm16le, rms,
+    silence, tone,
+};
 pub use clock::ManualClock;
 pub use contracts::vector_store_contract;
-pub use openai::{EmbeddingReply, FAKE_OPENAI_KEY, FakeOpenAi, RecordedRequest, Reply};
+pub use elevenlabs::{
+    ElevenLabsEndpoint, ElevenLabsRequest, FAKE_ELEVENLABS_KEY, FakeElevenLabs,
+    fake_elevenlabs_audio,
+};
+pub use openai::{
+    DEFAULT_TRANSCRIPT, EmbeddingReply, FAKE_OPENAI_KEY, FakeOpenAi, RecordedRequest, Reply,
+    SpeechReply, TranscriptionReply,
+};
 pub use pinecone::{FAKE_PINECONE_KEY, FakePinecone, PineconeRequest, StoredVector};
 pub use server::{TestApp, TestAppBuilder, TestDatabaseKind};
 pub use twilio::{

@@ -1,10 +1,12 @@
 //! `FakeOpenAi`: a loopback HTTP/1.1 server that speaks OpenAI's wire format (PROVIDERS.md
-//! 4.1 chat completions, streamed or not; 4.2 embeddings; 4.5 errors), so adapters and the whole
-//! server are tested over real sockets.
+//! 4.1 chat completions, streamed or not; 4.2 embeddings; 4.3 transcriptions; 4.4 speech; 4.5
+//! errors), so adapters and the whole server are tested over real sockets.
 //!
-//! Chat replies follow a script, consumed in order, with a default once the script is empty;
-//! every request is recorded (path, headers that matter, JSON body, arrival time), the bearer key
-//! is checked, and a client that hangs up during a stream is counted.
+//! Chat replies, speech and transcriptions follow scripts, consumed in order, with a default once
+//! a script is empty; every request is recorded (path, headers that matter, JSON body or a JSON
+//! summary of a multipart form, arrival time), the bearer key is checked, and a client that hangs
+//! up during a stream is counted. Speech is the recognisable fake tone
+//! ([`crate::FAKE_TTS_TONE_HZ`]) as 24 kHz PCM, sent in several pieces.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -20,8 +22,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::audio::{audio_pieces, dominant_frequency, fake_tts_samples, pcm16le};
+
 /// The key the fake accepts unless told otherwise.
 pub const FAKE_OPENAI_KEY: &str = "sk-test-switchboard-fake-key";
+/// What the fake hears in every recording until scripted otherwise.
+pub const DEFAULT_TRANSCRIPT: &str = "Hello from the fake transcriber.";
+/// The rate of `response_format: "pcm"` speech.
+const SPEECH_PCM_RATE_HZ: u32 = 24_000;
+/// OpenAI refuses longer speech inputs.
+const MAX_SPEECH_INPUT_CHARS: usize = 4096;
 
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -213,6 +223,108 @@ impl EmbeddingReply {
     }
 }
 
+/// A scripted answer to one `/audio/speech` request.
+#[derive(Clone, Debug)]
+pub struct SpeechReply {
+    kind: SpeechKind,
+    chunk_delay: Duration,
+}
+
+#[derive(Clone, Debug)]
+enum SpeechKind {
+    Tone,
+    CutMidStream,
+    Error {
+        status: u16,
+        body: Value,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl SpeechReply {
+    /// The fake tone for the input's length, as 24 kHz PCM in several pieces (the default).
+    #[must_use]
+    pub fn tone() -> Self {
+        Self {
+            kind: SpeechKind::Tone,
+            chunk_delay: Duration::ZERO,
+        }
+    }
+
+    /// About half of the tone, then the connection is cut without ending the body.
+    #[must_use]
+    pub fn cut_mid_stream() -> Self {
+        Self {
+            kind: SpeechKind::CutMidStream,
+            chunk_delay: Duration::ZERO,
+        }
+    }
+
+    /// An error status, as [`Reply::error`].
+    #[must_use]
+    pub fn error(status: u16, body: Value, retry_after: Option<Duration>) -> Self {
+        Self {
+            kind: SpeechKind::Error {
+                status,
+                body,
+                retry_after,
+            },
+            chunk_delay: Duration::ZERO,
+        }
+    }
+
+    /// An error in OpenAI's shape.
+    #[must_use]
+    pub fn openai_error(status: u16, message: &str, retry_after: Option<Duration>) -> Self {
+        Self::error(status, error_body(status, message), retry_after)
+    }
+
+    /// Waits `delay` between pieces of audio, so a test can act mid-stream.
+    #[must_use]
+    pub fn with_chunk_delay(mut self, delay: Duration) -> Self {
+        self.chunk_delay = delay;
+        self
+    }
+}
+
+/// A scripted answer to one `/audio/transcriptions` request.
+#[derive(Clone, Debug)]
+pub struct TranscriptionReply(TranscriptionKind);
+
+#[derive(Clone, Debug)]
+enum TranscriptionKind {
+    Text(String),
+    Error {
+        status: u16,
+        body: Value,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl TranscriptionReply {
+    /// This transcript, in the format the request asked for.
+    #[must_use]
+    pub fn text(text: impl Into<String>) -> Self {
+        Self(TranscriptionKind::Text(text.into()))
+    }
+
+    /// An error status, as [`Reply::error`].
+    #[must_use]
+    pub fn error(status: u16, body: Value, retry_after: Option<Duration>) -> Self {
+        Self(TranscriptionKind::Error {
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    /// An error in OpenAI's shape.
+    #[must_use]
+    pub fn openai_error(status: u16, message: &str, retry_after: Option<Duration>) -> Self {
+        Self::error(status, error_body(status, message), retry_after)
+    }
+}
+
 /// One request the fake received.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
@@ -221,7 +333,11 @@ pub struct RecordedRequest {
     pub path: String,
     pub authorization: Option<String>,
     pub organization: Option<String>,
-    /// The JSON body (`Null` when it was not JSON).
+    /// The JSON body (`Null` when it was not JSON). For a transcription, a summary of the form:
+    /// `{"model", "language", "response_format", "prompt"` (each `null` when absent)`, "file":
+    /// {"filename", "content_type", "bytes", "wav": {"sample_rate_hz", "channels",
+    /// "bits_per_sample", "samples", "dominant_hz"}}}` (`wav` is `null` when the file is not a
+    /// PCM WAV).
     pub body: Value,
     pub received_at: Instant,
 }
@@ -231,7 +347,10 @@ pub struct RecordedRequest {
 struct Script {
     chat: VecDeque<Reply>,
     embeddings: VecDeque<EmbeddingReply>,
+    speech: VecDeque<SpeechReply>,
+    transcriptions: VecDeque<TranscriptionReply>,
     default_chat: Reply,
+    default_transcription: String,
     embedding_dimensions: usize,
     api_key: String,
 }
@@ -279,7 +398,10 @@ impl FakeOpenAi {
             script: Mutex::new(Script {
                 chat: VecDeque::new(),
                 embeddings: VecDeque::new(),
+                speech: VecDeque::new(),
+                transcriptions: VecDeque::new(),
                 default_chat: Reply::text("Hello from the fake model."),
+                default_transcription: DEFAULT_TRANSCRIPT.to_owned(),
                 embedding_dimensions: 1536,
                 api_key: FAKE_OPENAI_KEY.to_owned(),
             }),
@@ -327,6 +449,21 @@ impl FakeOpenAi {
         lock(&self.state.script).embeddings.push_back(reply);
     }
 
+    /// Queues the answer to a coming `/audio/speech` request.
+    pub fn enqueue_speech(&self, reply: SpeechReply) {
+        lock(&self.state.script).speech.push_back(reply);
+    }
+
+    /// Queues the answer to a coming `/audio/transcriptions` request.
+    pub fn enqueue_transcription(&self, reply: TranscriptionReply) {
+        lock(&self.state.script).transcriptions.push_back(reply);
+    }
+
+    /// The transcript of recordings once the queue is empty ([`DEFAULT_TRANSCRIPT`] at first).
+    pub fn set_default_transcription(&self, text: &str) {
+        text.clone_into(&mut lock(&self.state.script).default_transcription);
+    }
+
     /// The vector size when a request does not ask for one.
     pub fn set_embedding_dimensions(&self, dimensions: usize) {
         lock(&self.state.script).embedding_dimensions = dimensions;
@@ -348,6 +485,34 @@ impl FakeOpenAi {
     #[must_use]
     pub fn embedding_requests(&self) -> Vec<RecordedRequest> {
         self.requests_to("/v1/embeddings")
+    }
+
+    /// The requests to `/v1/audio/speech`.
+    #[must_use]
+    pub fn speech_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_to("/v1/audio/speech")
+    }
+
+    /// The requests to `/v1/audio/transcriptions`, their bodies summarised (see
+    /// [`RecordedRequest::body`]).
+    #[must_use]
+    pub fn transcription_requests(&self) -> Vec<RecordedRequest> {
+        self.requests_to("/v1/audio/transcriptions")
+    }
+
+    /// Waits until at least `n` requests have reached `path` (for example
+    /// `/v1/audio/transcriptions`); `false` if `within` passed first.
+    pub async fn wait_for_requests_to(&self, path: &str, n: usize, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.requests_to(path).len() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
@@ -410,6 +575,7 @@ struct Request {
     path: String,
     authorization: Option<String>,
     organization: Option<String>,
+    content_type: Option<String>,
     body: Vec<u8>,
 }
 
@@ -420,7 +586,15 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
     let Ok(Some(request)) = read_request(&mut reader).await else {
         return;
     };
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let form = request
+        .content_type
+        .as_deref()
+        .and_then(boundary)
+        .map(|boundary| parse_multipart(&request.body, &boundary));
+    let body: Value = match &form {
+        Some(parts) => form_summary(parts),
+        None => serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+    };
     let expected_key = lock(&state.script).api_key.clone();
     lock(&state.requests).push(RecordedRequest {
         method: request.method.clone(),
@@ -455,6 +629,10 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/v1/chat/completions") => connection.chat(&body).await,
         ("POST", "/v1/embeddings") => connection.embeddings(&body).await,
+        ("POST", "/v1/audio/speech") => connection.speech(&body).await,
+        ("POST", "/v1/audio/transcriptions") => {
+            connection.transcription(&body, form.as_deref()).await;
+        }
         (method, path) => {
             let body = error_body(404, &format!("Invalid URL ({method} {path})"));
             connection.write_error(404, &body, None).await;
@@ -497,6 +675,7 @@ async fn read_request(reader: &mut OwnedReadHalf) -> std::io::Result<Option<Requ
     let mut content_length = 0;
     let mut authorization = None;
     let mut organization = None;
+    let mut content_type = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             continue;
@@ -506,6 +685,7 @@ async fn read_request(reader: &mut OwnedReadHalf) -> std::io::Result<Option<Requ
             "content-length" => content_length = value.parse().unwrap_or(0),
             "authorization" => authorization = Some(value.to_owned()),
             "openai-organization" => organization = Some(value.to_owned()),
+            "content-type" => content_type = Some(value.to_owned()),
             _ => {}
         }
     }
@@ -527,6 +707,7 @@ async fn read_request(reader: &mut OwnedReadHalf) -> std::io::Result<Option<Requ
         path,
         authorization,
         organization,
+        content_type,
         body,
     }))
 }
@@ -717,6 +898,104 @@ impl Connection<'_> {
         let _ = self.write_json(200, &body, None).await;
     }
 
+    async fn speech(&mut self, body: &Value) {
+        if let Err(message) = check_speech_request(body) {
+            self.write_error(400, &error_body(400, &message), None)
+                .await;
+            return;
+        }
+        let reply = lock(&self.state.script)
+            .speech
+            .pop_front()
+            .unwrap_or_else(SpeechReply::tone);
+        let cut = match reply.kind {
+            SpeechKind::Error {
+                status,
+                body,
+                retry_after,
+            } => {
+                self.write_error(status, &body, retry_after).await;
+                return;
+            }
+            SpeechKind::CutMidStream => true,
+            SpeechKind::Tone => false,
+        };
+        let input = body["input"].as_str().unwrap_or_default();
+        let audio = pcm16le(&fake_tts_samples(input, SPEECH_PCM_RATE_HZ));
+        if self
+            .stream_audio(&audio, reply.chunk_delay, cut)
+            .await
+            .is_err()
+        {
+            self.state.cancelled.send_modify(|count| *count += 1);
+        }
+    }
+
+    /// Sends `audio` as a chunked body in several pieces, `delay` apart; with `cut`, only about
+    /// half of them and no end of the body.
+    async fn stream_audio(&mut self, audio: &[u8], delay: Duration, cut: bool) -> Result<(), Gone> {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\
+                    transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+        self.write(head.as_bytes()).await?;
+        let pieces = audio_pieces(audio);
+        let send = if cut {
+            pieces.len().div_ceil(2)
+        } else {
+            pieces.len()
+        };
+        for (n, piece) in pieces.iter().take(send).enumerate() {
+            if n > 0 {
+                self.pause(delay).await?;
+            }
+            let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+            self.write(&framed).await?;
+        }
+        if !cut {
+            self.write(b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+
+    async fn transcription(&mut self, summary: &Value, form: Option<&[FormPart]>) {
+        if let Err(message) = check_transcription_request(summary, form) {
+            self.write_error(400, &error_body(400, &message), None)
+                .await;
+            return;
+        }
+        let (reply, default_text) = {
+            let mut script = lock(&self.state.script);
+            (
+                script.transcriptions.pop_front(),
+                script.default_transcription.clone(),
+            )
+        };
+        let text = match reply.map(|r| r.0) {
+            Some(TranscriptionKind::Error {
+                status,
+                body,
+                retry_after,
+            }) => {
+                self.write_error(status, &body, retry_after).await;
+                return;
+            }
+            Some(TranscriptionKind::Text(text)) => text,
+            None => default_text,
+        };
+        let answer = match summary["response_format"].as_str().unwrap_or("json") {
+            "text" => Value::String(text),
+            "verbose_json" => json!({
+                "task": "transcribe", "language": summary["language"].as_str().unwrap_or("english"),
+                "duration": summary["file"]["wav"]["samples"].as_f64().unwrap_or(0.0)
+                    / summary["file"]["wav"]["sample_rate_hz"].as_f64().unwrap_or(1.0),
+                "text": text, "segments": [],
+            }),
+            _ => json!({"text": text, "usage": {"type": "duration", "seconds": 1}}),
+        };
+        let _ = self.write_json(200, &answer, None).await;
+    }
+
     async fn write_error(&mut self, status: u16, body: &Value, retry_after: Option<Duration>) {
         let _ = self.write_json(status, body, retry_after).await;
     }
@@ -791,6 +1070,245 @@ fn check_chat_request(body: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What OpenAI checks in a speech request: a model, an input of bounded length, a voice, a
+/// known format (the fake speaks only `pcm`), a speed in range.
+fn check_speech_request(body: &Value) -> Result<(), String> {
+    if body["model"].as_str().is_none_or(str::is_empty) {
+        return Err("you must provide a model parameter".into());
+    }
+    let input = body["input"].as_str().unwrap_or_default();
+    if input.is_empty() {
+        return Err("Missing required parameter: 'input'.".into());
+    }
+    if input.chars().count() > MAX_SPEECH_INPUT_CHARS {
+        return Err(format!(
+            "'input' is longer than {MAX_SPEECH_INPUT_CHARS} characters"
+        ));
+    }
+    let voice_ok =
+        body["voice"].as_str().is_some_and(|v| !v.is_empty()) || body["voice"]["id"].is_string();
+    if !voice_ok {
+        return Err("Missing required parameter: 'voice'.".into());
+    }
+    match body["response_format"].as_str() {
+        None | Some("pcm") => {}
+        Some("mp3" | "opus" | "aac" | "flac" | "wav") => {
+            return Err("the fake speaks only response_format \"pcm\"".into());
+        }
+        Some(other) => return Err(format!("Invalid value for 'response_format': {other}")),
+    }
+    match &body["speed"] {
+        Value::Null => Ok(()),
+        speed => match speed.as_f64() {
+            Some(v) if (0.25..=4.0).contains(&v) => Ok(()),
+            _ => Err(format!("'speed' must be between 0.25 and 4.0, not {speed}")),
+        },
+    }
+}
+
+/// What OpenAI checks in a transcription request: a model and a file it can read (the fake
+/// reads PCM WAV only).
+fn check_transcription_request(summary: &Value, form: Option<&[FormPart]>) -> Result<(), String> {
+    if form.is_none() {
+        return Err("the request must be multipart/form-data".into());
+    }
+    if summary["model"].as_str().is_none_or(str::is_empty) {
+        return Err("you must provide a model parameter".into());
+    }
+    if summary["file"].is_null() {
+        return Err("Missing required parameter: 'file'.".into());
+    }
+    if summary["file"]["wav"].is_null() {
+        return Err("Invalid file format. The fake reads PCM WAV only.".into());
+    }
+    match summary["response_format"].as_str() {
+        None | Some("json" | "text" | "verbose_json") => Ok(()),
+        Some(other) => Err(format!(
+            "the fake does not answer response_format {other:?}"
+        )),
+    }
+}
+
+/// One part of a multipart form.
+#[derive(Debug)]
+struct FormPart {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+}
+
+/// The boundary of a `multipart/form-data` content type.
+fn boundary(content_type: &str) -> Option<String> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// The parts of a multipart body (RFC 7578); what does not parse is left out.
+fn parse_multipart(body: &[u8], boundary: &str) -> Vec<FormPart> {
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |from: usize| {
+        body.get(from..)?
+            .windows(delimiter.len())
+            .position(|w| w == delimiter.as_slice())
+            .map(|at| at + from)
+    };
+    let mut parts = Vec::new();
+    let Some(mut at) = find(0) else {
+        return parts;
+    };
+    loop {
+        let start = at + delimiter.len();
+        if body.get(start..start + 2) == Some(b"--") {
+            break;
+        }
+        let Some(next) = find(start) else {
+            break;
+        };
+        // The part lies between the CRLF after this delimiter and the CRLF before the next.
+        let part = body
+            .get(start + 2..next.saturating_sub(2))
+            .unwrap_or_default();
+        if let Some(parsed) = parse_part(part) {
+            parts.push(parsed);
+        }
+        at = next;
+    }
+    parts
+}
+
+fn parse_part(part: &[u8]) -> Option<FormPart> {
+    let head_end = part.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&part[..head_end]);
+    let mut name = None;
+    let mut filename = None;
+    let mut content_type = None;
+    for line in head.split("\r\n") {
+        let Some((header, value)) = line.split_once(':') else {
+            continue;
+        };
+        match header.trim().to_ascii_lowercase().as_str() {
+            "content-disposition" => {
+                for param in value.split(';').skip(1) {
+                    let Some((key, v)) = param.split_once('=') else {
+                        continue;
+                    };
+                    let v = v.trim().trim_matches('"').to_owned();
+                    match key.trim() {
+                        "name" => name = Some(v),
+                        "filename" => filename = Some(v),
+                        _ => {}
+                    }
+                }
+            }
+            "content-type" => content_type = Some(value.trim().to_owned()),
+            _ => {}
+        }
+    }
+    Some(FormPart {
+        name: name?,
+        filename,
+        content_type,
+        data: part[head_end + 4..].to_vec(),
+    })
+}
+
+/// The JSON summary of a transcription form that [`RecordedRequest::body`] documents.
+fn form_summary(parts: &[FormPart]) -> Value {
+    let text = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.name == name && p.filename.is_none())
+            .map(|p| Value::String(String::from_utf8_lossy(&p.data).into_owned()))
+            .unwrap_or(Value::Null)
+    };
+    let file = parts
+        .iter()
+        .find(|p| p.name == "file")
+        .map_or(Value::Null, |file| {
+            json!({
+                "filename": file.filename,
+                "content_type": file.content_type,
+                "bytes": file.data.len(),
+                "wav": wav_summary(&file.data),
+            })
+        });
+    json!({
+        "model": text("model"),
+        "language": text("language"),
+        "response_format": text("response_format"),
+        "prompt": text("prompt"),
+        "file": file,
+    })
+}
+
+/// The format and length of a PCM WAV file, and the tone its first channel carries (16-bit
+/// only); `Null` when it is not one.
+fn wav_summary(bytes: &[u8]) -> Value {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Value::Null;
+    }
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let mut format = None;
+    let mut data = None;
+    let mut at = 12;
+    while let (Some(id), Some(size)) = (bytes.get(at..at + 4), u32_at(at + 4)) {
+        let body = at + 8;
+        let size = size as usize;
+        match id {
+            b"fmt " => {
+                format = (|| {
+                    Some((
+                        u16_at(body)?,
+                        u16_at(body + 2)?,
+                        u32_at(body + 4)?,
+                        u16_at(body + 14)?,
+                    ))
+                })();
+            }
+            b"data" => data = bytes.get(body..(body + size).min(bytes.len())),
+            _ => {}
+        }
+        at = body + size + size % 2;
+    }
+    let (Some((1, channels, rate, bits)), Some(data)) = (format, data) else {
+        return Value::Null;
+    };
+    let frame_bytes = usize::from(channels) * usize::from(bits / 8);
+    let samples = data.len() / frame_bytes.max(1);
+    let dominant = (bits == 16).then(|| {
+        let first_channel: Vec<i16> = data
+            .chunks_exact(frame_bytes.max(2))
+            .map(|frame| i16::from_le_bytes([frame[0], frame[1]]))
+            .collect();
+        dominant_frequency(&first_channel, rate)
+    });
+    json!({
+        "sample_rate_hz": rate,
+        "channels": channels,
+        "bits_per_sample": bits,
+        "samples": samples,
+        "dominant_hz": dominant,
+    })
 }
 
 fn call_id(reply_id: &str, index: usize) -> String {
@@ -967,6 +1485,46 @@ mod tests {
         assert_ne!(a, fake_vector("world", 8));
         let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() > 0.01);
+    }
+
+    #[test]
+    fn multipart_forms_are_summarised() {
+        let wav = {
+            let samples = crate::tone(440.0, 100, 16_000, 8000);
+            let data = pcm16le(&samples);
+            let mut wav = b"RIFF".to_vec();
+            wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+            wav.extend_from_slice(b"WAVEfmt ");
+            wav.extend_from_slice(&16_u32.to_le_bytes());
+            wav.extend_from_slice(&1_u16.to_le_bytes());
+            wav.extend_from_slice(&1_u16.to_le_bytes());
+            wav.extend_from_slice(&16_000_u32.to_le_bytes());
+            wav.extend_from_slice(&32_000_u32.to_le_bytes());
+            wav.extend_from_slice(&2_u16.to_le_bytes());
+            wav.extend_from_slice(&16_u16.to_le_bytes());
+            wav.extend_from_slice(b"data");
+            wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            wav.extend_from_slice(&data);
+            wav
+        };
+        let mut body = Vec::new();
+        body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"audio.wav\"\r\nContent-Type: audio/wav\r\n\r\n");
+        body.extend_from_slice(&wav);
+        body.extend_from_slice(b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--XyZ--\r\n");
+        let content_type = "multipart/form-data; boundary=XyZ";
+        let parts = parse_multipart(&body, &boundary(content_type).unwrap());
+        assert_eq!(parts.len(), 2);
+        let summary = form_summary(&parts);
+        assert_eq!(summary["model"], "whisper-1");
+        assert!(summary["language"].is_null());
+        assert_eq!(summary["file"]["filename"], "audio.wav");
+        assert_eq!(summary["file"]["bytes"], wav.len());
+        assert_eq!(summary["file"]["wav"]["sample_rate_hz"], 16_000);
+        assert_eq!(summary["file"]["wav"]["samples"], 1600);
+        let hz = summary["file"]["wav"]["dominant_hz"].as_f64().unwrap();
+        assert!((hz - 440.0).abs() < 15.0, "{hz}");
+        assert!(check_transcription_request(&summary, Some(&parts)).is_ok());
+        assert!(boundary("application/json").is_none());
     }
 
     #[test]

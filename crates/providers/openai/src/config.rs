@@ -1,9 +1,10 @@
 //! How to reach an OpenAI-compatible server: the key, the base URL, the models, the timeouts and
-//! the retry policy. Both adapters take an [`OpenAiConfig`]; the embedder also an
-//! [`EmbeddingConfig`].
+//! the retry policy. Every adapter takes an [`OpenAiConfig`]; the embedder also an
+//! [`EmbeddingConfig`], the speech adapters a [`SpeechConfig`] or [`TranscriptionConfig`].
 
 use std::time::Duration;
 
+use switchboard_audio::vad::VadConfig;
 use switchboard_provider_http::ApiKey;
 use url::Url;
 
@@ -109,6 +110,61 @@ impl Default for EmbeddingConfig {
     }
 }
 
+/// Which speech model and voice [`crate::OpenAiSpeech`] uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeechConfig {
+    /// `tts-1` (fastest), `tts-1-hd` or `gpt-4o-mini-tts`.
+    pub model: String,
+    /// The voice used when a request names none.
+    pub default_voice: String,
+}
+
+impl SpeechConfig {
+    pub const DEFAULT_MODEL: &'static str = "tts-1";
+    pub const DEFAULT_VOICE: &'static str = "alloy";
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        Self {
+            model: Self::DEFAULT_MODEL.to_owned(),
+            default_voice: Self::DEFAULT_VOICE.to_owned(),
+        }
+    }
+}
+
+/// How [`crate::OpenAiWhisper`] transcribes, and how its live streams cut audio into segments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranscriptionConfig {
+    /// The model used when the stream's configuration names none (and for whole recordings).
+    pub model: String,
+    /// The language of whole recordings, as a BCP 47 tag; `None` lets the model detect it.
+    /// Streams take theirs from their own configuration.
+    pub language: Option<String>,
+    /// The longest stretch of speech sent as one request; longer speech is cut into several
+    /// (the first ones reported without `speech_final`). Bounds the memory a stream holds.
+    pub max_segment: Duration,
+    /// The voice activity detection that finds where speech starts and ends. Its `end_ms` is
+    /// replaced by each stream's `endpointing_ms`.
+    pub vad: VadConfig,
+}
+
+impl TranscriptionConfig {
+    pub const DEFAULT_MODEL: &'static str = "whisper-1";
+    pub const DEFAULT_MAX_SEGMENT: Duration = Duration::from_secs(30);
+}
+
+impl Default for TranscriptionConfig {
+    fn default() -> Self {
+        Self {
+            model: Self::DEFAULT_MODEL.to_owned(),
+            language: None,
+            max_segment: Self::DEFAULT_MAX_SEGMENT,
+            vad: VadConfig::default(),
+        }
+    }
+}
+
 /// A configuration the adapters cannot work with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum OpenAiConfigError {
@@ -116,6 +172,8 @@ pub enum OpenAiConfigError {
     BaseUrl(String),
     #[error("the model name is empty")]
     EmptyModel,
+    #[error("the default voice is empty")]
+    EmptyVoice,
     #[error("the vector size of embedding model {model:?} is not known; give it explicitly")]
     UnknownDimensions { model: String },
     #[error("the embedding size must be more than 0")]
@@ -125,6 +183,8 @@ pub enum OpenAiConfigError {
         EmbeddingConfig::MAX_BATCH_SIZE
     )]
     BatchSize,
+    #[error("the longest transcription segment must be between 1 and 600 seconds")]
+    MaxSegment,
     #[error("the API key or organization cannot be sent in an HTTP header")]
     InvalidHeader,
     #[error("the HTTP client could not be built: {0}")]

@@ -1,4 +1,4 @@
-//! What both adapters share on the wire: the HTTP client with OpenAI's headers, the endpoints
+//! What the adapters share on the wire: the HTTP client with OpenAI's headers, the endpoints
 //! under the base URL, retries (with the policy of `switchboard-provider-http`), and the
 //! translation of failures into each port's error.
 
@@ -8,7 +8,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use switchboard_domain::knowledge::EmbedError;
-use switchboard_domain::ports::LlmError;
+use switchboard_domain::ports::{LlmError, SpeechError};
 use switchboard_provider_http::{
     ApiKey, BodyError, ErrorAnswer, MESSAGE_CHARS, Retry, RetryPolicy, Retryable, client, describe,
     error_text, shorten,
@@ -176,6 +176,31 @@ impl Failure {
             Self::Malformed(error) => EmbedError::Unexpected(error),
         }
     }
+
+    pub(crate) fn into_speech_error(self) -> SpeechError {
+        match self {
+            Self::Status(ErrorAnswer {
+                status, message, ..
+            }) => {
+                if status == StatusCode::TOO_MANY_REQUESTS
+                    || status.is_server_error()
+                    || matches!(status.as_u16(), 408 | 409)
+                {
+                    SpeechError::Unavailable(format!("OpenAI {status}: {message}"))
+                } else if status.is_client_error() {
+                    SpeechError::Rejected(format!("OpenAI {status}: {message}"))
+                } else {
+                    SpeechError::Unexpected(anyhow::anyhow!("OpenAI answered {status}: {message}"))
+                }
+            }
+            Self::Connection(message) | Self::Reported(message) => {
+                SpeechError::Unavailable(format!("OpenAI: {message}"))
+            }
+            Self::EndedEarly => SpeechError::Unavailable("OpenAI: the answer ended early".into()),
+            Self::Timeout => SpeechError::Timeout,
+            Self::Malformed(error) => SpeechError::Unexpected(error),
+        }
+    }
 }
 
 impl Retryable for Failure {
@@ -324,6 +349,22 @@ mod tests {
         assert!(matches!(
             Failure::Timeout.into_llm_error(),
             LlmError::Timeout
+        ));
+        for code in [400, 401, 404, 422] {
+            assert!(matches!(
+                status(code).into_speech_error(),
+                SpeechError::Rejected(_)
+            ));
+        }
+        for code in [408, 429, 500, 503] {
+            assert!(matches!(
+                status(code).into_speech_error(),
+                SpeechError::Unavailable(_)
+            ));
+        }
+        assert!(matches!(
+            Failure::Timeout.into_speech_error(),
+            SpeechError::Timeout
         ));
     }
 }
