@@ -10,6 +10,7 @@ mod health;
 mod knowledge;
 mod onboarding;
 mod openapi;
+mod phone_calls;
 mod phone_numbers;
 mod pinecone;
 mod robustness;

@@ -6,14 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_domain::knowledge::{Embedder, VectorStore};
-use switchboard_domain::ports::LanguageModel;
+use switchboard_domain::agent::{SttProvider, VoiceProvider};
+use switchboard_domain::ports::{LanguageModel, SpeechToText, TextToSpeech};
+use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_local::LexicalEmbedder;
-use switchboard_openai::{ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder};
+use switchboard_openai::{
+    ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder, OpenAiSpeech,
+    OpenAiWhisper, SpeechConfig, TranscriptionConfig,
+};
 use switchboard_pinecone::{PineconeConfig, PineconeVectorStore};
 use switchboard_storage::{Database, SeaOrmVectorStore};
 use tracing::{info, warn};
 
-use crate::settings::{EmbedderChoice, Settings};
+use crate::settings::{ElevenLabsTransport, EmbedderChoice, Settings};
 use crate::voice::speech::SpeechProviders;
 
 fn openai_config(settings: &Settings) -> Option<OpenAiConfig> {
@@ -99,10 +104,70 @@ pub fn vector_store(
     }
 }
 
-/// The speech providers live calls can use: each one whose key is set.
+/// Puts the preferred provider first, so it is the default.
+fn preferred_first<P: PartialEq, T>(mut list: Vec<(P, T)>, preferred: Option<P>) -> Vec<(P, T)> {
+    if let Some(preferred) = preferred
+        && let Some(at) = list.iter().position(|(name, _)| *name == preferred)
+    {
+        let chosen = list.remove(at);
+        list.insert(0, chosen);
+    }
+    list
+}
+
+/// The speech providers live calls can use: each one whose key is set, the one `STT_PROVIDER` /
+/// `TTS_PROVIDER` names first.
 ///
 /// # Errors
-/// When a configured provider cannot be set up.
-pub fn speech(_settings: &Settings) -> anyhow::Result<SpeechProviders> {
-    Ok(SpeechProviders::default())
+/// When a configured provider cannot be set up (an invalid base URL or key).
+pub fn speech(settings: &Settings) -> anyhow::Result<SpeechProviders> {
+    let speech = &settings.speech;
+    let mut recognisers: Vec<(SttProvider, Arc<dyn SpeechToText>)> = Vec::new();
+    let mut voices: Vec<(VoiceProvider, Arc<dyn TextToSpeech>)> = Vec::new();
+    if let Some(key) = &settings.elevenlabs.api_key {
+        let mut config = ElevenLabsConfig::new(
+            switchboard_elevenlabs::ApiKey::new(key.expose().to_owned()),
+            speech.elevenlabs_voice_id.clone(),
+        );
+        config.base_url = settings.elevenlabs.base_url.clone();
+        config.model_id.clone_from(&settings.elevenlabs.model);
+        config.transport = match speech.elevenlabs_transport {
+            ElevenLabsTransport::Http => switchboard_elevenlabs::ElevenLabsTransport::Http,
+            ElevenLabsTransport::WebSocket => {
+                switchboard_elevenlabs::ElevenLabsTransport::WebSocket
+            }
+        };
+        let tts = ElevenLabsTts::new(config)
+            .map_err(|e| anyhow::anyhow!("ELEVENLABS_API_KEY/ELEVENLABS_BASE_URL: {e}"))?;
+        voices.push((VoiceProvider::Elevenlabs, Arc::new(tts)));
+    }
+    if let Some(config) = openai_config(settings) {
+        let tts = OpenAiSpeech::new(
+            &config,
+            SpeechConfig {
+                model: speech.openai_tts_model.clone(),
+                default_voice: speech.openai_tts_voice.clone(),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("OPENAI_TTS_MODEL/OPENAI_TTS_VOICE: {e}"))?;
+        voices.push((VoiceProvider::Openai, Arc::new(tts)));
+        let stt = OpenAiWhisper::new(
+            &config,
+            TranscriptionConfig {
+                model: speech.openai_stt_model.clone(),
+                ..TranscriptionConfig::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("OPENAI_STT_MODEL: {e}"))?;
+        recognisers.push((SttProvider::Whisper, Arc::new(stt)));
+    }
+    let mut providers = SpeechProviders::default();
+    for (name, port) in preferred_first(recognisers, speech.stt_provider) {
+        providers = providers.with_recogniser(name, port);
+    }
+    for (name, port) in preferred_first(voices, speech.tts_provider) {
+        providers = providers.with_voice(name, port);
+    }
+    info!(speech = ?providers, "speech providers");
+    Ok(providers)
 }

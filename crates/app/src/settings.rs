@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use switchboard_domain::knowledge::ChunkingOptions;
+use switchboard_domain::agent::{SttProvider, VoiceProvider};
 use url::Url;
 
 /// A secret value: its `Debug` and `Display` never show it.
@@ -69,6 +70,31 @@ pub enum LogFormat {
 pub struct ProviderEndpoint {
     pub api_key: Option<Secret>,
     pub base_url: Url,
+    /// The provider's default model.
+    pub model: String,
+}
+
+/// How ElevenLabs is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElevenLabsTransport {
+    /// One streamed HTTP request per sentence.
+    Http,
+    /// The stream-input WebSocket.
+    WebSocket,
+}
+
+/// Speech beyond each provider's endpoint: the defaults calls fall back to.
+#[derive(Clone, Debug)]
+pub struct SpeechSettings {
+    /// The recogniser for agents whose own is not configured (`STT_PROVIDER`).
+    pub stt_provider: Option<SttProvider>,
+    /// The voice provider for agents whose own is not configured (`TTS_PROVIDER`).
+    pub tts_provider: Option<VoiceProvider>,
+    pub elevenlabs_voice_id: String,
+    pub elevenlabs_transport: ElevenLabsTransport,
+    pub openai_tts_model: String,
+    pub openai_tts_voice: String,
+    pub openai_stt_model: String,
 }
 
 /// OpenAI or any server speaking its API.
@@ -165,6 +191,7 @@ pub struct Settings {
     pub openai: OpenAiSettings,
     pub deepgram: ProviderEndpoint,
     pub elevenlabs: ProviderEndpoint,
+    pub speech: SpeechSettings,
     pub twilio: TwilioSettings,
     pub google: GoogleSettings,
     pub pinecone: PineconeSettings,
@@ -523,10 +550,44 @@ impl Settings {
             deepgram: ProviderEndpoint {
                 api_key: r.secret("DEEPGRAM_API_KEY"),
                 base_url: r.url_or("DEEPGRAM_BASE_URL", "https://api.deepgram.com")?,
+                model: r.get("DEEPGRAM_MODEL").unwrap_or_else(|| "nova-3".into()),
             },
             elevenlabs: ProviderEndpoint {
                 api_key: r.secret("ELEVENLABS_API_KEY"),
                 base_url: r.url_or("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io")?,
+                model: r
+                    .get("ELEVENLABS_MODEL")
+                    .unwrap_or_else(|| "eleven_flash_v2_5".into()),
+            },
+            speech: SpeechSettings {
+                stt_provider: r
+                    .get("STT_PROVIDER")
+                    .map(|raw| SttProvider::parse(&raw).map_err(|m| invalid("STT_PROVIDER", m)))
+                    .transpose()?,
+                tts_provider: r
+                    .get("TTS_PROVIDER")
+                    .map(|raw| {
+                        VoiceProvider::parse(&raw).map_err(|m| invalid("TTS_PROVIDER", m))
+                    })
+                    .transpose()?,
+                elevenlabs_voice_id: r
+                    .get("ELEVENLABS_VOICE_ID")
+                    .unwrap_or_else(|| "21m00Tcm4TlvDq8ikWAM".into()),
+                elevenlabs_transport: match r.get("ELEVENLABS_TRANSPORT").as_deref() {
+                    None | Some("http") => ElevenLabsTransport::Http,
+                    Some("websocket") => ElevenLabsTransport::WebSocket,
+                    Some(other) => {
+                        return Err(invalid(
+                            "ELEVENLABS_TRANSPORT",
+                            format!("{other:?} is not http or websocket"),
+                        ));
+                    }
+                },
+                openai_tts_model: r.get("OPENAI_TTS_MODEL").unwrap_or_else(|| "tts-1".into()),
+                openai_tts_voice: r.get("OPENAI_TTS_VOICE").unwrap_or_else(|| "alloy".into()),
+                openai_stt_model: r
+                    .get("OPENAI_STT_MODEL")
+                    .unwrap_or_else(|| "whisper-1".into()),
             },
             twilio: TwilioSettings {
                 account_sid: r.get("TWILIO_ACCOUNT_SID"),
@@ -697,6 +758,9 @@ mod tests {
             ("OPENAI_STREAM_TIMEOUT_MS", "0"),
             ("OPENAI_MAX_RETRIES", "-1"),
             ("DEEPGRAM_BASE_URL", "ftp://example.com"),
+            ("STT_PROVIDER", "watson"),
+            ("TTS_PROVIDER", "polly"),
+            ("ELEVENLABS_TRANSPORT", "carrier-pigeon"),
             ("RUST_LOG", "verbose"),
             ("RUST_LOG", "switchboard=loud"),
             ("LOG_FORMAT", "xml"),

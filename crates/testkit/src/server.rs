@@ -13,7 +13,7 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::{FakeOpenAi, FakePinecone, ManualClock};
+use crate::{FakeElevenLabs, FakeOpenAi, FakePinecone, ManualClock};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,20 @@ impl TestAppBuilder {
     pub fn with_pinecone(self, fake: &FakePinecone) -> Self {
         self.env("PINECONE_INDEX_HOST", &fake.index_host())
             .env("PINECONE_API_KEY", &fake.api_key())
+    }
+
+    /// Points the ElevenLabs settings at a fake.
+    #[must_use]
+    pub fn with_elevenlabs(self, fake: &FakeElevenLabs) -> Self {
+        self.env("ELEVENLABS_BASE_URL", &fake.base_url())
+            .env("ELEVENLABS_API_KEY", &fake.api_key())
+    }
+
+    /// Configures Twilio's auth token, so signed webhooks from [`crate::twilio_signature`] pass.
+    #[must_use]
+    pub fn with_twilio(self) -> Self {
+        self.env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+            .env("TWILIO_AUTH_TOKEN", crate::FAKE_TWILIO_AUTH_TOKEN)
     }
 
     /// Runs the server on a clock the test moves.

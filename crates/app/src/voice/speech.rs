@@ -103,7 +103,8 @@ impl SpeechProviders {
         })
     }
 
-    /// The voice for an agent.
+    /// The voice for an agent. When the agent's own provider is not configured, the default one
+    /// speaks in its own default voice (the agent's voice id belongs to the other provider).
     ///
     /// # Errors
     /// `SpeechUnavailable` naming the settings when none is configured.
@@ -111,13 +112,21 @@ impl SpeechProviders {
         &self,
         agent: Option<&AgentConfig>,
     ) -> Result<Arc<dyn TextToSpeech>, SpeechUnavailable> {
+        let preferred = agent.map(|a| a.voice.provider);
+        let own_provider = preferred
+            .is_some_and(|p| self.voices.iter().any(|(name, _)| *name == p));
         let (primary, fallback) =
-            choose(&self.voices, agent.map(|a| a.voice.provider)).ok_or_else(|| {
+            choose(&self.voices, preferred).ok_or_else(|| {
                 SpeechUnavailable(
                     "speech synthesis is not configured: set ELEVENLABS_API_KEY or OPENAI_API_KEY"
                         .into(),
                 )
             })?;
+        let primary: Arc<dyn TextToSpeech> = if own_provider || preferred.is_none() {
+            primary
+        } else {
+            Arc::new(DefaultVoice(primary))
+        };
         Ok(match fallback {
             Some(fallback) => Arc::new(FallbackTts { primary, fallback }),
             None => primary,
@@ -208,5 +217,23 @@ impl TextToSpeech for FallbackTts {
                 self.fallback.synthesize(&request).await
             }
         }
+    }
+}
+
+/// A provider speaking for an agent configured for another one: in its own default voice.
+struct DefaultVoice(Arc<dyn TextToSpeech>);
+
+#[async_trait]
+impl TextToSpeech for DefaultVoice {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn synthesize(&self, request: &SpeechRequest) -> Result<AudioStream, SpeechError> {
+        let request = SpeechRequest {
+            voice: String::new(),
+            ..request.clone()
+        };
+        self.0.synthesize(&request).await
     }
 }
