@@ -4,6 +4,7 @@
 
 mod clock;
 mod contracts;
+mod deepgram;
 mod http1;
 mod openai;
 mod pinecone;
@@ -11,6 +12,9 @@ mod server;
 
 pub use clock::ManualClock;
 pub use contracts::vector_store_contract;
+pub use deepgram::{
+    DEFAULT_DEEPGRAM_PHRASE, FAKE_DEEPGRAM_KEY, FakeDeepgram, LiveConnection, TranscriptionRequest,
+};
 pub use openai::{EmbeddingReply, FAKE_OPENAI_KEY, FakeOpenAi, RecordedRequest, Reply};
 pub use pinecone::{FAKE_PINECONE_KEY, FakePinecone, PineconeRequest, StoredVector};
 pub use server::{TestApp, TestAppBuilder, TestDatabaseKind};

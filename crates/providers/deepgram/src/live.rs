@@ -146,13 +146,15 @@ pub(crate) fn start(socket: Socket, settings: LiveSettings) -> SttStream {
         done: false,
         _writer: AbortOnDrop(writer),
     };
-    let events: SttEvents = Box::pin(futures_util::stream::unfold(
-        reader,
-        |mut reader| async move {
+    // Fused: a caller polling again after the end (in a `select!` loop, say) gets `None`
+    // again rather than a panic.
+    let events: SttEvents = Box::pin(
+        futures_util::stream::unfold(reader, |mut reader| async move {
             let item = reader.next_event().await?;
             Some((item, reader))
-        },
-    ));
+        })
+        .fuse(),
+    );
     SttStream {
         sink: Box::new(DeepgramSink {
             commands,
@@ -274,13 +276,20 @@ impl SttSink for DeepgramSink {
             return Ok(());
         }
         let (acknowledge, sent) = oneshot::channel();
-        self.send(Command::Close(acknowledge)).await?;
+        // Both the queue and the connection may be stuck behind a server that stopped
+        // reading, so the whole of closing is bounded.
+        let closing = async {
+            self.send(Command::Close(acknowledge)).await?;
+            match sent.await {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(lost()),
+            }
+        };
+        let outcome = tokio::time::timeout(self.close_timeout, closing)
+            .await
+            .unwrap_or(Err(SpeechError::Timeout));
         self.closed = true;
-        match tokio::time::timeout(self.close_timeout, sent).await {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false) | Err(_)) => Err(lost()),
-            Err(_) => Err(SpeechError::Timeout),
-        }
+        outcome
     }
 }
 
