@@ -364,8 +364,15 @@ impl Reader {
         None
     }
 
+    /// Whether `CloseStream` went out (or is going out): the writer raises the flag before
+    /// sending it, so any close that answers it finds the flag raised, even when this reader
+    /// has not yet seen the flag change.
     fn closing_requested(&self) -> bool {
         self.close_deadline.is_some()
+            || self
+                .closing
+                .as_ref()
+                .is_some_and(|closing| *closing.borrow())
     }
 
     /// Reads the next message; once `CloseStream` went out, only until the close deadline.
@@ -382,7 +389,8 @@ impl Reader {
             };
             // Reading is cancel-safe: a message half read stays in the socket's buffer.
             tokio::select! {
-                message = self.socket.next() => return Read::Message(message),
+                // The flag first, so the deadline starts before the next read.
+                biased;
                 seen = async { closing.wait_for(|closing| *closing).await.is_ok() } => {
                     if seen {
                         self.close_deadline = Some(Instant::now() + self.close_timeout);
@@ -390,6 +398,7 @@ impl Reader {
                     // Either way the signal has said all it will.
                     self.closing = None;
                 }
+                message = self.socket.next() => return Read::Message(message),
             }
         }
     }
