@@ -8,6 +8,7 @@ use std::time::Duration;
 use switchboard_domain::knowledge::{Embedder, VectorStore};
 use switchboard_domain::agent::{SttProvider, VoiceProvider};
 use switchboard_domain::ports::{LanguageModel, SpeechToText, TextToSpeech};
+use switchboard_deepgram::{DeepgramConfig, DeepgramStt};
 use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{
@@ -124,6 +125,16 @@ pub fn speech(settings: &Settings) -> anyhow::Result<SpeechProviders> {
     let speech = &settings.speech;
     let mut recognisers: Vec<(SttProvider, Arc<dyn SpeechToText>)> = Vec::new();
     let mut voices: Vec<(VoiceProvider, Arc<dyn TextToSpeech>)> = Vec::new();
+    if let Some(key) = &settings.deepgram.api_key {
+        let mut config = DeepgramConfig::with_base_url(
+            switchboard_deepgram::ApiKey::new(key.expose().to_owned()),
+            settings.deepgram.base_url.clone(),
+        );
+        config.model.clone_from(&settings.deepgram.model);
+        let stt = DeepgramStt::new(config)
+            .map_err(|e| anyhow::anyhow!("DEEPGRAM_API_KEY/DEEPGRAM_BASE_URL: {e}"))?;
+        recognisers.push((SttProvider::Deepgram, Arc::new(stt)));
+    }
     if let Some(key) = &settings.elevenlabs.api_key {
         let mut config = ElevenLabsConfig::new(
             switchboard_elevenlabs::ApiKey::new(key.expose().to_owned()),

@@ -5,6 +5,7 @@
 mod audio;
 mod clock;
 mod contracts;
+mod deepgram;
 mod elevenlabs;
 mod http1;
 mod openai;
@@ -19,6 +20,9 @@ pub use audio::{
 };
 pub use clock::ManualClock;
 pub use contracts::vector_store_contract;
+pub use deepgram::{
+    DEFAULT_DEEPGRAM_PHRASE, FAKE_DEEPGRAM_KEY, FakeDeepgram, LiveConnection, TranscriptionRequest,
+};
 pub use elevenlabs::{
     ElevenLabsEndpoint, ElevenLabsRequest, FAKE_ELEVENLABS_KEY, FakeElevenLabs,
     fake_elevenlabs_audio,

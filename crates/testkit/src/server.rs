@@ -13,7 +13,7 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::{FakeElevenLabs, FakeOpenAi, FakePinecone, ManualClock};
+use crate::{FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, ManualClock};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +80,13 @@ impl TestAppBuilder {
     pub fn with_pinecone(self, fake: &FakePinecone) -> Self {
         self.env("PINECONE_INDEX_HOST", &fake.index_host())
             .env("PINECONE_API_KEY", &fake.api_key())
+    }
+
+    /// Points the Deepgram settings at a fake.
+    #[must_use]
+    pub fn with_deepgram(self, fake: &FakeDeepgram) -> Self {
+        self.env("DEEPGRAM_BASE_URL", &fake.base_url())
+            .env("DEEPGRAM_API_KEY", &fake.api_key())
     }
 
     /// Points the ElevenLabs settings at a fake.
