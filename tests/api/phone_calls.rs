@@ -153,6 +153,8 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
     assert_eq!(stored["provider_call_id"], "CA0000000000000000000000000000000a");
 
     let mut call = TwilioCall::connect(&stream, "CA0000000000000000000000000000000a").await?;
+    // A phone line carries audio all the time: silence while the caller listens.
+    call.silence(600).await?;
     // The greeting arrives as the fake voice's tone, followed by its mark.
     let greeting = call
         .wait_for("the greeting and its mark", WAIT, |heard| {
@@ -173,11 +175,16 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
     // The caller speaks; the recogniser hears the scripted words; the reply is spoken.
     call.speak(&speech(700)).await?;
     call.silence(900).await?;
-    let heard_before = greeting.len();
-    call.wait_for("the reply", WAIT, |heard| {
-        (heard.samples().len() > heard_before + 8000).then_some(())
-    })
-    .await?;
+    // The reply's two sentences, each followed by its mark.
+    let reply = call
+        .wait_for("the reply's two sentences", WAIT, |heard| {
+            let marks = heard.marks();
+            (marks.iter().filter(|m| m.starts_with("r2-")).count() == 2)
+                .then(|| heard.samples()[greeting.len()..].to_vec())
+        })
+        .await?;
+    let pitch = dominant_frequency(&reply, 8000);
+    assert!((pitch - FAKE_TTS_TONE_HZ).abs() < 25.0, "{pitch} Hz");
     call.hang_up().await?;
 
     let ended = ended_call(&line.app, &line.token, &call_id).await?;

@@ -146,6 +146,16 @@ impl TestAppBuilder {
         ]);
         env.extend(self.env);
         let settings = Settings::from_map(&env)?;
+        // SWITCHBOARD_TEST_LOG=<filter> shows the server's logs, for debugging a test.
+        if let Ok(filter) = std::env::var("SWITCHBOARD_TEST_LOG") {
+            let mut telemetry = settings.telemetry.clone();
+            telemetry.log_filter = filter;
+            // Only the first server of a test binary installs the subscriber; the guard lives
+            // as long as the process.
+            if let Ok(guard) = switchboard::telemetry::init(&telemetry) {
+                std::mem::forget(guard);
+            }
+        }
         let overrides = Overrides {
             clock: self.clock.clone().map(|clock| -> Arc<dyn Clock> { clock }),
         };
