@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard_testkit::{
-    FAKE_TTS_TONE_HZ, FakeElevenLabs, FakeOpenAi, Reply, TestApp, TranscriptionReply, TwilioCall,
-    TwimlStream, dominant_frequency, tone, twilio_signature,
+    FAKE_TTS_TONE_HZ, FakeDeepgram, FakeElevenLabs, FakeOpenAi, Reply, TestApp, TranscriptionReply,
+    TwilioCall, TwimlStream, dominant_frequency, tone, twilio_signature,
 };
 
 use crate::support::expect_json;
@@ -23,19 +23,32 @@ struct Line {
     app: TestApp,
     openai: FakeOpenAi,
     elevenlabs: FakeElevenLabs,
+    deepgram: Option<FakeDeepgram>,
     token: String,
     agent: String,
 }
 
 async fn line(first_message: &str) -> anyhow::Result<Line> {
+    line_with(first_message, false).await
+}
+
+/// As [`line`], with Deepgram listening (else Whisper through the OpenAI fake).
+async fn line_with(first_message: &str, deepgram: bool) -> anyhow::Result<Line> {
     let openai = FakeOpenAi::start().await?;
     let elevenlabs = FakeElevenLabs::start().await?;
-    let app = TestApp::builder()
+    let deepgram = if deepgram {
+        Some(FakeDeepgram::start().await?)
+    } else {
+        None
+    };
+    let mut builder = TestApp::builder()
         .with_openai(&openai)
         .with_elevenlabs(&elevenlabs)
-        .with_twilio()
-        .spawn()
-        .await?;
+        .with_twilio();
+    if let Some(deepgram) = &deepgram {
+        builder = builder.with_deepgram(deepgram);
+    }
+    let app = builder.spawn().await?;
     let token = app.signed_in_user().await?;
     let agent = expect_json(
         app.post_json(
@@ -69,6 +82,7 @@ async fn line(first_message: &str) -> anyhow::Result<Line> {
         app,
         openai,
         elevenlabs,
+        deepgram,
         token,
         agent,
     })
@@ -97,8 +111,12 @@ async fn ring(app: &TestApp, to: &str, call_sid: &str) -> anyhow::Result<reqwest
 async fn ended_call(app: &TestApp, token: &str, call: &str) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let body = expect_json(app.get(&format!("/api/v1/calls/{call}"), Some(token)).await?, 200)
-            .await?;
+        let body = expect_json(
+            app.get(&format!("/api/v1/calls/{call}"), Some(token))
+                .await?,
+            200,
+        )
+        .await?;
         if body["status"] != "in_progress" {
             return Ok(body);
         }
@@ -117,8 +135,9 @@ fn speech(ms: u32) -> Vec<i16> {
 #[tokio::test]
 async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
     let line = line("Thank you for calling Luigi's, this is Ava.").await?;
-    line.openai
-        .enqueue_transcription(TranscriptionReply::text("I'd like a table for two tonight."));
+    line.openai.enqueue_transcription(TranscriptionReply::text(
+        "I'd like a table for two tonight.",
+    ));
     line.openai.enqueue(Reply::text(
         "Of course, a table for two tonight is no problem at all. \
          What time would you like to come in this evening?",
@@ -126,13 +145,19 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
 
     let answer = ring(&line.app, OUR_NUMBER, "CA0000000000000000000000000000000a").await?;
     assert_eq!(answer.status(), 200);
-    assert!(answer
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("xml")));
+    assert!(
+        answer
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("xml"))
+    );
     let stream = TwimlStream::from_twiml(&answer.text().await?)?;
-    assert!(stream.url.ends_with("/telephony/twilio/media"), "{}", stream.url);
+    assert!(
+        stream.url.ends_with("/telephony/twilio/media"),
+        "{}",
+        stream.url
+    );
     assert!(stream.url.starts_with("ws://"), "{}", stream.url);
     let call_id = stream
         .parameter("call_id")
@@ -150,7 +175,10 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
     assert_eq!(stored["status"], "in_progress");
     assert_eq!(stored["phone_number"], CALLER);
     assert_eq!(stored["agent_id"], line.agent.as_str());
-    assert_eq!(stored["provider_call_id"], "CA0000000000000000000000000000000a");
+    assert_eq!(
+        stored["provider_call_id"],
+        "CA0000000000000000000000000000000a"
+    );
 
     let mut call = TwilioCall::connect(&stream, "CA0000000000000000000000000000000a").await?;
     // A phone line carries audio all the time: silence while the caller listens.
@@ -202,10 +230,16 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
         })
         .collect();
     assert_eq!(transcript[0].0, "agent");
-    assert_eq!(transcript[0].1, "Thank you for calling Luigi's, this is Ava.");
+    assert_eq!(
+        transcript[0].1,
+        "Thank you for calling Luigi's, this is Ava."
+    );
     assert_eq!(
         transcript[1],
-        ("customer".to_owned(), "I'd like a table for two tonight.".to_owned())
+        (
+            "customer".to_owned(),
+            "I'd like a table for two tonight.".to_owned()
+        )
     );
     assert_eq!(transcript[2].0, "agent");
     assert!(transcript[2].1.starts_with("Of course"), "{transcript:?}");
@@ -228,5 +262,213 @@ async fn a_phone_call_from_greeting_to_hang_up() -> anyhow::Result<()> {
         line.app.get(recording_url, Some(&stranger)).await?.status(),
         404
     );
+    Ok(())
+}
+
+/// Rings `OUR_NUMBER` and opens the stream the TwiML names; returns the call's id.
+async fn answered(line: &Line, call_sid: &str) -> anyhow::Result<(String, TwilioCall)> {
+    let answer = ring(&line.app, OUR_NUMBER, call_sid).await?;
+    let stream = TwimlStream::from_twiml(&answer.text().await?)?;
+    let call_id = stream.parameter("call_id").unwrap_or_default().to_owned();
+    let mut call = TwilioCall::connect(&stream, call_sid).await?;
+    call.silence(400).await?;
+    call.wait_for("the greeting", WAIT, |heard| {
+        (!heard.marks().is_empty()).then_some(())
+    })
+    .await?;
+    Ok((call_id, call))
+}
+
+fn transcript(call: &Value) -> Vec<(String, String)> {
+    call["transcript"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["speaker"].as_str().unwrap_or_default().to_owned(),
+                t["text"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_caller_barges_in_and_the_agent_stops() -> anyhow::Result<()> {
+    let line = line_with("Luigi's, good evening.", true).await?;
+    let deepgram = line.deepgram.as_ref().unwrap();
+    deepgram.script([
+        "What are your opening hours",
+        "Wait, actually I have a question",
+    ]);
+    let long = "We are open from noon until late every single day of the week. ";
+    line.openai.enqueue(Reply::text(long.repeat(6)));
+    line.openai.enqueue(Reply::text("Of course, go ahead."));
+    let (call_id, mut call) = answered(&line, "CA0000000000000000000000000000000b").await?;
+
+    call.speak(&speech(600)).await?;
+    call.silence(500).await?;
+    // The long reply starts playing; the caller talks over it.
+    call.wait_for("the reply's first sentence", WAIT, |heard| {
+        heard
+            .marks()
+            .iter()
+            .any(|m| m.starts_with("r2-"))
+            .then_some(())
+    })
+    .await?;
+    call.speak(&speech(900)).await?;
+    call.silence(600).await?;
+    call.wait_for("the clear", WAIT, |heard| {
+        (heard.clears() > 0).then_some(())
+    })
+    .await?;
+    call.wait_for("the answer to the interruption", WAIT, |heard| {
+        heard
+            .marks()
+            .iter()
+            .any(|m| m.starts_with("r3-"))
+            .then_some(())
+    })
+    .await?;
+    call.hang_up().await?;
+
+    let ended = ended_call(&line.app, &line.token, &call_id).await?;
+    let lines = transcript(&ended);
+    let cut = lines
+        .iter()
+        .find(|(who, text)| who == "agent" && text.starts_with("We are open"))
+        .ok_or_else(|| anyhow::anyhow!("no interrupted reply in {lines:?}"))?;
+    assert!(
+        cut.1.len() < long.repeat(6).trim().len(),
+        "the whole reply was kept although the caller interrupted it: {lines:?}"
+    );
+    assert!(lines.contains(&(
+        "customer".to_owned(),
+        "Wait, actually I have a question".to_owned()
+    )));
+    assert_eq!(
+        lines.last().map(|l| l.1.as_str()),
+        Some("Of course, go ahead.")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhooks_must_be_signed_and_unknown_numbers_are_turned_away() -> anyhow::Result<()> {
+    let line = line("Hello.").await?;
+    // A forged signature.
+    let forged = line
+        .app
+        .request(reqwest::Method::POST, "/telephony/twilio/voice")
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .form(&[("CallSid", "CA1"), ("From", CALLER), ("To", OUR_NUMBER)])
+        .send()
+        .await?;
+    let body = crate::support::expect_error(forged, 403).await?;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("X-Twilio-Signature")
+    );
+
+    // A number nobody has: a polite apology, then the line hangs up.
+    let unknown = ring(&line.app, "+14155550111", "CA2").await?;
+    assert_eq!(unknown.status(), 200);
+    let twiml = unknown.text().await?;
+    assert!(
+        twiml.contains("<Say>") && twiml.contains("<Hangup/>"),
+        "{twiml}"
+    );
+    assert!(!twiml.contains("<Stream"), "{twiml}");
+
+    // A paused agent takes no calls, and no call is stored.
+    let paused = line
+        .app
+        .post_json(
+            &format!("/api/v1/agents/{}/pause", line.agent),
+            &json!({}),
+            Some(&line.token),
+        )
+        .await?;
+    assert_eq!(paused.status(), 200);
+    let turned_away = ring(&line.app, OUR_NUMBER, "CA3").await?.text().await?;
+    assert!(turned_away.contains("<Hangup/>"), "{turned_away}");
+    let calls = expect_json(line.app.get("/api/v1/calls", Some(&line.token)).await?, 200).await?;
+    assert_eq!(calls["total"], 0, "{calls}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stream_must_name_a_call_with_its_token() -> anyhow::Result<()> {
+    let line = line("Hello there.").await?;
+    let answer = ring(&line.app, OUR_NUMBER, "CA0000000000000000000000000000000c").await?;
+    let stream = TwimlStream::from_twiml(&answer.text().await?)?;
+    let call_id = stream.parameter("call_id").unwrap_or_default().to_owned();
+    let url = stream.url.clone();
+    for parameters in [
+        vec![("call_id", call_id.as_str()), ("token", "1999999999.00ff")],
+        vec![("call_id", call_id.as_str())],
+        vec![
+            ("call_id", "01a1fd70-1484-7166-aded-9f7a7b5f5fd4"),
+            ("token", "x"),
+        ],
+    ] {
+        let refused = TwilioCall::connect_with(&url, "CA9", &parameters).await?;
+        refused
+            .wait_for("the server to close", WAIT, |heard| {
+                heard.closed.then_some(())
+            })
+            .await?;
+        assert!(refused.heard(|h| h.audio.is_empty()));
+    }
+    // The right token still works afterwards.
+    let mut call = TwilioCall::connect(&stream, "CA0000000000000000000000000000000c").await?;
+    call.silence(300).await?;
+    call.wait_for("the greeting", WAIT, |heard| {
+        (!heard.marks().is_empty()).then_some(())
+    })
+    .await?;
+    call.hang_up().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_caller_who_vanishes_still_leaves_a_stored_call() -> anyhow::Result<()> {
+    let line = line("Hello, Luigi's.").await?;
+    let (call_id, call) = answered(&line, "CA0000000000000000000000000000000d").await?;
+    // Garbage first: skipped, and the call goes on.
+    for garbage in [
+        "{",
+        "[]",
+        r#"{"event":"media"}"#,
+        r#"{"event":"media","media":{"payload":"%%%"}}"#,
+        "\u{0}",
+    ] {
+        call.send_raw(garbage).await?;
+    }
+    call.vanish();
+    let ended = ended_call(&line.app, &line.token, &call_id).await?;
+    assert_eq!(ended["status"], "completed");
+    assert_eq!(ended["end_reason"], "customer_hangup");
+    assert_eq!(transcript(&ended)[0].1, "Hello, Luigi's.");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_voice_hands_over_to_the_other_provider() -> anyhow::Result<()> {
+    let line = line("Welcome to Luigi's.").await?;
+    line.elevenlabs.fail_always(500);
+    let (call_id, call) = answered(&line, "CA0000000000000000000000000000000e").await?;
+    let greeting = call.heard(switchboard_testkit::Heard::samples);
+    let pitch = dominant_frequency(&greeting, 8000);
+    assert!((pitch - FAKE_TTS_TONE_HZ).abs() < 25.0, "{pitch} Hz");
+    assert!(
+        !line.openai.speech_requests().is_empty(),
+        "OpenAI did not speak"
+    );
+    call.hang_up().await?;
+    ended_call(&line.app, &line.token, &call_id).await?;
     Ok(())
 }

@@ -5,15 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_domain::knowledge::{Embedder, VectorStore};
-use switchboard_domain::agent::{SttProvider, VoiceProvider};
-use switchboard_domain::ports::{LanguageModel, SpeechToText, TextToSpeech};
 use switchboard_deepgram::{DeepgramConfig, DeepgramStt};
+use switchboard_domain::agent::{SttProvider, VoiceProvider};
+use switchboard_domain::knowledge::{Embedder, VectorStore};
+use switchboard_domain::ports::{LanguageModel, SpeechToText, TextToSpeech};
 use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{
-    ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder, OpenAiSpeech,
-    OpenAiWhisper, SpeechConfig, TranscriptionConfig,
+    ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder, OpenAiSpeech, OpenAiWhisper,
+    SpeechConfig, TranscriptionConfig,
 };
 use switchboard_pinecone::{PineconeConfig, PineconeVectorStore};
 use switchboard_storage::{Database, SeaOrmVectorStore};

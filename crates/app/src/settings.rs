@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use switchboard_domain::knowledge::ChunkingOptions;
 use switchboard_domain::agent::{SttProvider, VoiceProvider};
+use switchboard_domain::knowledge::ChunkingOptions;
 use url::Url;
 
 /// A secret value: its `Debug` and `Display` never show it.
@@ -339,11 +339,7 @@ impl Settings {
                 ));
             }
         };
-        let validate_signatures = r.parsed(
-            "TWILIO_VALIDATE_SIGNATURES",
-            true,
-            "true or false",
-        )?;
+        let validate_signatures = r.parsed("TWILIO_VALIDATE_SIGNATURES", true, "true or false")?;
         if !validate_signatures && environment == Environment::Production {
             return Err(invalid(
                 "TWILIO_VALIDATE_SIGNATURES",
@@ -566,9 +562,7 @@ impl Settings {
                     .transpose()?,
                 tts_provider: r
                     .get("TTS_PROVIDER")
-                    .map(|raw| {
-                        VoiceProvider::parse(&raw).map_err(|m| invalid("TTS_PROVIDER", m))
-                    })
+                    .map(|raw| VoiceProvider::parse(&raw).map_err(|m| invalid("TTS_PROVIDER", m)))
                     .transpose()?,
                 elevenlabs_voice_id: r
                     .get("ELEVENLABS_VOICE_ID")

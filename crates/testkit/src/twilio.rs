@@ -63,7 +63,10 @@ impl TwimlStream {
         let stream_at = xml
             .find("<Stream ")
             .ok_or_else(|| anyhow::anyhow!("the TwiML connects no stream: {xml}"))?;
-        let stream_tag = &xml[stream_at..xml[stream_at..].find('>').map_or(xml.len(), |e| stream_at + e)];
+        let stream_tag = &xml[stream_at
+            ..xml[stream_at..]
+                .find('>')
+                .map_or(xml.len(), |e| stream_at + e)];
         let url = attribute(stream_tag, "url")
             .ok_or_else(|| anyhow::anyhow!("the <Stream> has no url: {xml}"))?;
         let parameters = xml[stream_at..]

@@ -15,8 +15,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::CurrentUser;
 use crate::http::json::ApiJson;
 use crate::routes::knowledge::SearchResultView;
-use crate::routes::voice::{VoiceConnection, start_web_call};
 use crate::routes::parse_path_id;
+use crate::routes::voice::{VoiceConnection, start_web_call};
 use crate::state::AppState;
 
 /// Starts a call.
@@ -143,8 +143,7 @@ pub(crate) fn mean_response_ms(turns: &[CallTurn]) -> Option<f64> {
         .iter()
         .filter_map(|t| t.latency.map(|l| l.response_ms()))
         .collect();
-    (!latencies.is_empty())
-        .then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64)
+    (!latencies.is_empty()).then(|| latencies.iter().sum::<u64>() as f64 / latencies.len() as f64)
 }
 
 impl CallView {
@@ -210,7 +209,10 @@ impl From<TurnAnswer> for TurnResponse {
     }
 }
 
-pub(crate) fn target(agent_id: Option<&str>, scenario: Option<&str>) -> Result<CallTarget, ApiError> {
+pub(crate) fn target(
+    agent_id: Option<&str>,
+    scenario: Option<&str>,
+) -> Result<CallTarget, ApiError> {
     match (
         agent_id.map(str::trim).filter(|a| !a.is_empty()),
         scenario.map(str::trim).filter(|s| !s.is_empty()),

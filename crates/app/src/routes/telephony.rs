@@ -53,7 +53,9 @@ fn verify_signature(
 ) -> Result<(), ApiError> {
     let twilio = &state.settings.twilio;
     if !twilio.validate_signatures {
-        warn!("TWILIO_VALIDATE_SIGNATURES=false: a Twilio webhook was accepted without checking its signature");
+        warn!(
+            "TWILIO_VALIDATE_SIGNATURES=false: a Twilio webhook was accepted without checking its signature"
+        );
         return Ok(());
     }
     let Some(token) = &twilio.auth_token else {
@@ -166,9 +168,8 @@ pub(super) fn upgrade(
     req: &HttpRequest,
     body: web::Payload,
 ) -> Result<(HttpResponse, actix_ws::Session, actix_ws::MessageStream), ApiError> {
-    actix_ws::handle(req, body).map_err(|e| {
-        ApiError::BadRequest(format!("this route speaks WebSocket only: {e}"))
-    })
+    actix_ws::handle(req, body)
+        .map_err(|e| ApiError::BadRequest(format!("this route speaks WebSocket only: {e}")))
 }
 
 /// Twilio Media Streams: the audio of a call this server connected (the stream's `call_id` and

@@ -56,7 +56,11 @@ pub struct WebCall {
 }
 
 /// The browser socket address for a call, with a fresh token.
-pub(crate) fn voice_connection(req: &HttpRequest, state: &AppState, call: CallId) -> VoiceConnection {
+pub(crate) fn voice_connection(
+    req: &HttpRequest,
+    state: &AppState,
+    call: CallId,
+) -> VoiceConnection {
     let expires_at = Utc::now() + chrono::Duration::minutes(BROWSER_TOKEN_TTL_MINUTES);
     let token = state.call_tokens.issue(Purpose::Browser, call, expires_at);
     let base = match &state.settings.public_url {
@@ -209,7 +213,9 @@ pub async fn voice_chat(
         });
         return Ok(response);
     };
-    actix_web::rt::spawn(voice::voice_chat::serve(state, session, stream, call, token));
+    actix_web::rt::spawn(voice::voice_chat::serve(
+        state, session, stream, call, token,
+    ));
     Ok(response)
 }
 

@@ -134,7 +134,9 @@ impl Channel for BrowserChannel {
                     .await
             }
             OutboundEvent::Clear => self.session.text(r#"{"type":"clear"}"#).await,
-            OutboundEvent::Text(line) => self.session.text(transcript_event(&line).to_string()).await,
+            OutboundEvent::Text(line) => {
+                self.session.text(transcript_event(&line).to_string()).await
+            }
             OutboundEvent::AgentText(text) => {
                 self.session
                     .text(json!({"type": "agent_text", "text": text}).to_string())

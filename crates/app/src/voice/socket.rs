@@ -51,7 +51,10 @@ pub async fn first_message_token(stream: &mut MessageStream) -> Option<String> {
             }
         }
     };
-    tokio::time::timeout(AUTH_TIMEOUT, wait).await.ok().flatten()
+    tokio::time::timeout(AUTH_TIMEOUT, wait)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// The organisation whose call `token` opens: a call token issued for this call, or a user's

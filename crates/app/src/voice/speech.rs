@@ -90,13 +90,20 @@ impl SpeechProviders {
         &self,
         agent: Option<&AgentConfig>,
     ) -> Result<Arc<dyn SpeechToText>, SpeechUnavailable> {
-        let (primary, fallback) = choose(&self.recognisers, agent.map(|a| a.stt.provider))
-            .ok_or_else(|| {
-                SpeechUnavailable(
-                    "speech recognition is not configured: set DEEPGRAM_API_KEY or OPENAI_API_KEY"
-                        .into(),
-                )
-            })?;
+        let preferred = agent.map(|a| a.stt.provider);
+        let own_provider =
+            preferred.is_some_and(|p| self.recognisers.iter().any(|(name, _)| *name == p));
+        let (primary, fallback) = choose(&self.recognisers, preferred).ok_or_else(|| {
+            SpeechUnavailable(
+                "speech recognition is not configured: set DEEPGRAM_API_KEY or OPENAI_API_KEY"
+                    .into(),
+            )
+        })?;
+        let primary: Arc<dyn SpeechToText> = if own_provider || preferred.is_none() {
+            primary
+        } else {
+            Arc::new(DefaultModel(primary))
+        };
         Ok(match fallback {
             Some(fallback) => Arc::new(FallbackStt { primary, fallback }),
             None => primary,
@@ -113,15 +120,14 @@ impl SpeechProviders {
         agent: Option<&AgentConfig>,
     ) -> Result<Arc<dyn TextToSpeech>, SpeechUnavailable> {
         let preferred = agent.map(|a| a.voice.provider);
-        let own_provider = preferred
-            .is_some_and(|p| self.voices.iter().any(|(name, _)| *name == p));
-        let (primary, fallback) =
-            choose(&self.voices, preferred).ok_or_else(|| {
-                SpeechUnavailable(
-                    "speech synthesis is not configured: set ELEVENLABS_API_KEY or OPENAI_API_KEY"
-                        .into(),
-                )
-            })?;
+        let own_provider =
+            preferred.is_some_and(|p| self.voices.iter().any(|(name, _)| *name == p));
+        let (primary, fallback) = choose(&self.voices, preferred).ok_or_else(|| {
+            SpeechUnavailable(
+                "speech synthesis is not configured: set ELEVENLABS_API_KEY or OPENAI_API_KEY"
+                    .into(),
+            )
+        })?;
         let primary: Arc<dyn TextToSpeech> = if own_provider || preferred.is_none() {
             primary
         } else {
@@ -235,5 +241,154 @@ impl TextToSpeech for DefaultVoice {
             ..request.clone()
         };
         self.0.synthesize(&request).await
+    }
+}
+
+/// A recogniser listening for an agent configured for another one: with its own default model.
+struct DefaultModel(Arc<dyn SpeechToText>);
+
+#[async_trait]
+impl SpeechToText for DefaultModel {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn open(&self, config: SttConfig) -> Result<SttStream, SpeechError> {
+        self.0
+            .open(SttConfig {
+                model: String::new(),
+                ..config
+            })
+            .await
+    }
+
+    async fn transcribe(
+        &self,
+        samples: &[i16],
+        sample_rate_hz: u32,
+    ) -> Result<String, SpeechError> {
+        self.0.transcribe(samples, sample_rate_hz).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use switchboard_domain::agent::AgentConfig;
+
+    use super::*;
+
+    /// A voice that notes the voice ids it was asked for, and fails when told to.
+    struct Voice {
+        name: &'static str,
+        fails: bool,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Voice {
+        fn new(name: &'static str, fails: bool) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                fails,
+                asked: Mutex::new(Vec::new()),
+            })
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl TextToSpeech for Voice {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn synthesize(&self, request: &SpeechRequest) -> Result<AudioStream, SpeechError> {
+            self.asked.lock().unwrap().push(request.voice.clone());
+            if self.fails {
+                return Err(SpeechError::Unavailable("down".into()));
+            }
+            Ok(AudioStream {
+                sample_rate_hz: 16_000,
+                chunks: Box::pin(futures_util::stream::iter(vec![Ok(vec![1_i16; 160])])),
+            })
+        }
+    }
+
+    fn agent(provider: VoiceProvider, voice: &str) -> AgentConfig {
+        let mut config: AgentConfig = serde_json::from_value(serde_json::json!({
+            "name": "Ava", "description": "", "system_prompt": "", "first_message": null,
+            "language": "en",
+            "voice": {"provider": "elevenlabs", "voice_id": "x", "speed": 1.0},
+            "llm": {"provider": "openai", "model": "m", "temperature": 0.5, "max_tokens": 100},
+            "stt": {"provider": "deepgram", "model": "nova-2", "language": "en"},
+            "call_flow": null, "knowledge_document_ids": [], "tools": [],
+            "end_call_phrases": [], "max_call_duration_secs": 600, "webhook_url": null
+        }))
+        .unwrap();
+        config.voice.provider = provider;
+        config.voice.voice_id = voice.to_owned();
+        config
+    }
+
+    #[tokio::test]
+    async fn the_agents_provider_speaks_in_its_voice_and_the_other_takes_over_on_failure() {
+        let eleven = Voice::new("elevenlabs", true);
+        let openai = Voice::new("openai", false);
+        let providers = SpeechProviders::default()
+            .with_voice(VoiceProvider::Elevenlabs, eleven.clone())
+            .with_voice(VoiceProvider::Openai, openai.clone());
+        let tts = providers
+            .voice(Some(&agent(VoiceProvider::Elevenlabs, "rachel")))
+            .unwrap();
+        let request = SpeechRequest {
+            voice: "rachel".into(),
+            ..SpeechRequest::new("Hello.", 16_000)
+        };
+        assert!(tts.synthesize(&request).await.is_ok());
+        assert_eq!(eleven.asked(), ["rachel"]);
+        // The fallback speaks in its own default voice.
+        assert_eq!(openai.asked(), [""]);
+    }
+
+    #[tokio::test]
+    async fn an_agent_whose_provider_is_missing_gets_the_default_in_its_own_voice() {
+        let openai = Voice::new("openai", false);
+        let providers =
+            SpeechProviders::default().with_voice(VoiceProvider::Openai, openai.clone());
+        let tts = providers
+            .voice(Some(&agent(VoiceProvider::Elevenlabs, "rachel")))
+            .unwrap();
+        let request = SpeechRequest {
+            voice: "rachel".into(),
+            ..SpeechRequest::new("Hello.", 16_000)
+        };
+        tts.synthesize(&request).await.unwrap();
+        assert_eq!(openai.asked(), [""]);
+        // An agent of the configured provider keeps its voice.
+        let tts = providers
+            .voice(Some(&agent(VoiceProvider::Openai, "nova")))
+            .unwrap();
+        let request = SpeechRequest {
+            voice: "nova".into(),
+            ..request
+        };
+        tts.synthesize(&request).await.unwrap();
+        assert_eq!(openai.asked(), ["", "nova"]);
+    }
+
+    #[test]
+    fn missing_providers_name_their_settings() {
+        let none = SpeechProviders::default();
+        assert!(!none.can_carry_calls());
+        let error = none.for_call(None).err().unwrap();
+        assert!(error.0.contains("DEEPGRAM_API_KEY"), "{error}");
+        let error = none.voice(None).err().unwrap();
+        assert!(error.0.contains("ELEVENLABS_API_KEY"), "{error}");
     }
 }

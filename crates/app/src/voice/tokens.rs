@@ -68,7 +68,10 @@ impl CallTokens {
     #[must_use]
     pub fn issue(&self, purpose: Purpose, call: CallId, expires: DateTime<Utc>) -> String {
         let expires = expires.timestamp();
-        format!("{expires}.{}", hex::encode(self.mac(purpose, call, expires)))
+        format!(
+            "{expires}.{}",
+            hex::encode(self.mac(purpose, call, expires))
+        )
     }
 
     /// Whether `token` lets its holder into `call` for `purpose` at `now`.
@@ -80,8 +83,7 @@ impl CallTokens {
         let (Ok(expires), Ok(signature)) = (expires.parse::<i64>(), hex::decode(signature)) else {
             return false;
         };
-        expires > now.timestamp()
-            && bool::from(self.mac(purpose, call, expires).ct_eq(&signature))
+        expires > now.timestamp() && bool::from(self.mac(purpose, call, expires).ct_eq(&signature))
     }
 }
 
@@ -108,7 +110,12 @@ mod tests {
         ));
         let other = CallTokens::new("another secret key of thirty-two bytes");
         assert!(!other.verify(Purpose::Browser, call, &token, now));
-        for forged in ["", "123", "abc.def", &format!("{}.00", now.timestamp() + 60)] {
+        for forged in [
+            "",
+            "123",
+            "abc.def",
+            &format!("{}.00", now.timestamp() + 60),
+        ] {
             assert!(!tokens.verify(Purpose::Browser, call, forged, now));
         }
     }

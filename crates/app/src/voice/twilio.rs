@@ -93,7 +93,10 @@ async fn wait_for_start(stream: &mut MessageStream) -> Option<StreamStart> {
         }
         None
     };
-    tokio::time::timeout(START_TIMEOUT, wait).await.ok().flatten()
+    tokio::time::timeout(START_TIMEOUT, wait)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// The call a stream names, when its token is the one this server issued.
@@ -107,7 +110,11 @@ fn named_call(state: &AppState, start: &StreamStart) -> Option<CallId> {
 }
 
 /// Serves one media stream socket to its end.
-pub async fn serve(state: actix_web::web::Data<AppState>, session: Session, mut stream: MessageStream) {
+pub async fn serve(
+    state: actix_web::web::Data<AppState>,
+    session: Session,
+    mut stream: MessageStream,
+) {
     let Some(start) = wait_for_start(&mut stream).await else {
         info!("a Twilio media stream closed or timed out before start");
         let _ = session.close(None).await;

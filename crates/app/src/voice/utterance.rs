@@ -2,13 +2,13 @@
 //! messages): a whole recording in, its transcript, the reply as text and as a WAV file. Unlike a
 //! live call there is no stream to hold: each turn is a request.
 
+use futures_util::StreamExt as _;
 use switchboard_audio::AudioError;
 use switchboard_audio::decode::decode_audio_file;
 use switchboard_audio::wav::write_wav_mono;
 use switchboard_domain::agent::AgentConfig;
 use switchboard_domain::call::Call;
 use switchboard_domain::ports::{SpeechError, SpeechRequest, SpeechToText, TextToSpeech};
-use futures_util::StreamExt as _;
 
 use crate::error::ApiError;
 
@@ -75,7 +75,9 @@ pub async fn hear(stt: &dyn SpeechToText, bytes: &[u8]) -> Result<String, HearEr
 /// The agent a call was started with, as it was then.
 #[must_use]
 pub fn agent_of(call: &Call) -> Option<AgentConfig> {
-    call.conversation_context().ok().and_then(|context| context.agent)
+    call.conversation_context()
+        .ok()
+        .and_then(|context| context.agent)
 }
 
 /// The agent's voice settings for `text`, at the reply rate.

@@ -87,7 +87,11 @@ async fn answer(
     let answer = match state.calls.respond(organization, call.id, &text).await {
         Ok(answer) => answer,
         Err(CallError::Ended | CallError::NotFound) => {
-            send_json(session, json!({"type": "system", "message": "The call has ended."})).await;
+            send_json(
+                session,
+                json!({"type": "system", "message": "The call has ended."}),
+            )
+            .await;
             return false;
         }
         Err(error) => {
@@ -100,7 +104,11 @@ async fn answer(
         return false;
     }
     if answer.reply.should_end_call {
-        send_json(session, json!({"type": "system", "message": "Call ended by agent."})).await;
+        send_json(
+            session,
+            json!({"type": "system", "message": "Call ended by agent."}),
+        )
+        .await;
         return false;
     }
     true
@@ -157,24 +165,31 @@ pub async fn serve(
             return;
         }
         while let Some(message) = stream.next().await {
-            let keep_open = match message {
-                Ok(Message::Binary(audio)) => {
-                    answer(&state, &mut session, organization, &mut call, &audio).await
-                }
-                Ok(Message::Text(text)) if is_end_request(&text) => {
-                    if let Err(error) = state.calls.end(organization, call_id).await {
-                        warn!(%error, "a voice chat call could not be ended");
+            let keep_open =
+                match message {
+                    Ok(Message::Binary(audio)) => {
+                        answer(&state, &mut session, organization, &mut call, &audio).await
                     }
-                    send_json(&mut session, json!({"type": "system", "message": "Call ended by client."})).await;
-                    false
-                }
-                Ok(Message::Text(_)) => {
-                    send_error(&mut session, "send audio as binary WAV messages, or END_CONNECTION_REQUEST_BY_CLIENT").await
-                }
-                Ok(Message::Ping(bytes)) => session.pong(&bytes).await.is_ok(),
-                Ok(Message::Close(_)) | Err(_) => false,
-                Ok(_) => true,
-            };
+                    Ok(Message::Text(text)) if is_end_request(&text) => {
+                        if let Err(error) = state.calls.end(organization, call_id).await {
+                            warn!(%error, "a voice chat call could not be ended");
+                        }
+                        send_json(
+                            &mut session,
+                            json!({"type": "system", "message": "Call ended by client."}),
+                        )
+                        .await;
+                        false
+                    }
+                    Ok(Message::Text(_)) => send_error(
+                        &mut session,
+                        "send audio as binary WAV messages, or END_CONNECTION_REQUEST_BY_CLIENT",
+                    )
+                    .await,
+                    Ok(Message::Ping(bytes)) => session.pong(&bytes).await.is_ok(),
+                    Ok(Message::Close(_)) | Err(_) => false,
+                    Ok(_) => true,
+                };
             if !keep_open {
                 break;
             }
