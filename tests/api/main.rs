@@ -16,3 +16,4 @@ mod pinecone;
 mod robustness;
 mod scenarios;
 mod support;
+mod web_calls;

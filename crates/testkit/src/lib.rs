@@ -16,7 +16,7 @@ mod twilio;
 pub use audio::{
     FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
     dominant_frequency, fake_tts_duration_ms, fake_tts_samples, mulaw_encode, pcm16le, rms,
-    silence, tone,
+    silence, tone, wav_file,
 };
 pub use clock::ManualClock;
 pub use contracts::vector_store_contract;

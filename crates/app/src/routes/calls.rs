@@ -359,6 +359,8 @@ pub async fn end_call(
 ) -> Result<web::Json<CallView>, ApiError> {
     let id: CallId = parse_path_id(&path, "call")?;
     let call = state.calls.end(user.0.organization_id, id).await?;
+    // A voice call carried here hangs up too; its session stores the rest as it ends.
+    state.live_calls.hang_up(id);
     Ok(web::Json(CallView::new(call, None, None)))
 }
 

@@ -208,6 +208,9 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
     tokio::pin!(deadline);
     let mut stop = stop;
     let mut timed_out = false;
+    // A caller who hangs up stops talking but may still be listening (a browser waits for
+    // `ended`); a channel that is gone does neither.
+    let mut listening = true;
     let mut channel_open = true;
     let mut dropped_frames = 0_u64;
     let outcome = loop {
@@ -222,7 +225,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
                     let _ = shutdown_tx.send(true);
                 }
             }
-            frame = channel.receive(), if channel_open => match frame {
+            frame = channel.receive(), if listening => match frame {
                 Some(InboundFrame::Audio(audio)) => {
                     // A session that cannot keep up loses audio rather than growing a queue.
                     if inbound_tx.try_send(InboundFrame::Audio(audio)).is_err() {
@@ -230,11 +233,11 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
                     }
                 }
                 Some(other) => {
-                    let hangup = other == InboundFrame::Hangup;
+                    listening = other != InboundFrame::Hangup;
                     let _ = inbound_tx.send(other).await;
-                    channel_open = !hangup;
                 }
                 None => {
+                    listening = false;
                     channel_open = false;
                     let _ = inbound_tx.send(InboundFrame::Hangup).await;
                 }
