@@ -9,6 +9,7 @@ mod rate_limit;
 mod repositories;
 mod security;
 mod speech;
+mod telephony;
 
 pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
@@ -29,3 +30,4 @@ pub use speech::{
     AudioStream, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink,
     SttStream, TextToSpeech,
 };
+pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyError};
