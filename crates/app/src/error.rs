@@ -15,7 +15,7 @@ use switchboard_domain::call::CallError;
 use switchboard_domain::knowledge::KnowledgeError;
 use switchboard_domain::onboarding::OnboardingError;
 use switchboard_domain::phone_number::PhoneNumberError;
-use switchboard_domain::ports::RepositoryError;
+use switchboard_domain::ports::{RepositoryError, TelephonyError};
 use switchboard_domain::scenario::ScenarioError;
 use utoipa::ToSchema;
 
@@ -66,6 +66,9 @@ pub enum ApiError {
     Invalid(ValidationErrors),
     #[error("too many requests; retry in {} s", retry_after_secs(*.0))]
     RateLimited(Duration),
+    /// A limit on things at once (live calls) rather than on a rate: no time to wait is known.
+    #[error("{0}")]
+    LimitReached(String),
     #[error("{0}")]
     ServiceUnavailable(String),
     /// A provider failed at something the client asked for (seed 002 documents a 500 when
@@ -127,7 +130,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unprocessable(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::LimitReached(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::ProviderFailed(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -213,6 +216,13 @@ impl From<CallError> for ApiError {
             CallError::ModelNotConfigured { .. } | CallError::ModelFailed(_) => {
                 Self::ServiceUnavailable(e.to_string())
             }
+            CallError::TooManyCalls { .. } => Self::LimitReached(e.to_string()),
+            CallError::Telephony(error) => match error {
+                TelephonyError::Rejected(_) => Self::BadRequest(error.to_string()),
+                TelephonyError::NoSuchCall => Self::NotFound(error.to_string()),
+                TelephonyError::Unavailable(_) => Self::ServiceUnavailable(error.to_string()),
+                TelephonyError::Unexpected(cause) => Self::Unexpected(cause),
+            },
             CallError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }

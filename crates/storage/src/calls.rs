@@ -62,6 +62,8 @@ fn call_from_row(row: call::Model) -> Result<Call, RepositoryError> {
         recording_url: row.recording_url,
         metadata: row.metadata.unwrap_or(serde_json::Value::Null),
         provider_call_id: row.provider_call_id,
+        talk_secs: row.talk_secs,
+        idempotency_key: row.idempotency_key,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -166,6 +168,8 @@ impl CallRepository for SeaOrmCalls {
             recording_url: Set(call.recording_url.clone()),
             metadata: Set((!call.metadata.is_null()).then(|| call.metadata.clone())),
             provider_call_id: Set(call.provider_call_id.clone()),
+            talk_secs: Set(call.talk_secs),
+            idempotency_key: Set(call.idempotency_key.clone()),
             created_at: Set(call.created_at),
             updated_at: Set(call.updated_at),
         })
@@ -198,6 +202,38 @@ impl CallRepository for SeaOrmCalls {
             .map_err(unexpected)?
             .map(call_from_row)
             .transpose()
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        organization: OrganizationId,
+        key: &str,
+    ) -> Result<Option<Call>, RepositoryError> {
+        call::Entity::find()
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(call::Column::IdempotencyKey.eq(key))
+            .one(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .map(call_from_row)
+            .transpose()
+    }
+
+    async fn count_active(&self, organization: OrganizationId) -> Result<u64, RepositoryError> {
+        let ended = [
+            CallStatus::Completed,
+            CallStatus::Busy,
+            CallStatus::NoAnswer,
+            CallStatus::Failed,
+            CallStatus::Canceled,
+        ]
+        .map(CallStatus::as_str);
+        call::Entity::find()
+            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+            .filter(call::Column::Status.is_not_in(ended))
+            .count(self.db.connection())
+            .await
+            .map_err(unexpected)
     }
 
     async fn find_by_provider_id(
@@ -329,6 +365,7 @@ impl CallRepository for SeaOrmCalls {
                 call::Column::ProviderCallId,
                 Expr::value(call.provider_call_id.clone()),
             )
+            .col_expr(call::Column::TalkSecs, Expr::value(call.talk_secs))
             .col_expr(call::Column::Version, Expr::value(call.version))
             .col_expr(call::Column::UpdatedAt, Expr::value(call.updated_at))
             .filter(call::Column::Id.eq(call.id.as_uuid()))

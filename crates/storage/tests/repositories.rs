@@ -648,6 +648,8 @@ fn new_call(organization: OrganizationId, session: Option<&str>) -> Call {
         version: 0,
         recording_url: None,
         provider_call_id: None,
+        talk_secs: None,
+        idempotency_key: None,
         metadata: serde_json::Value::Null,
         created_at: at,
         updated_at: at,
@@ -767,6 +769,46 @@ async fn calls_keep_turns_in_order_and_refuse_stale_saves(db: Database) -> anyho
         Some(call.id)
     );
     assert_eq!(calls.find_by_provider_id("CAunknown").await?, None);
+
+    // Calls not yet ended count against the organisation's cap; a key finds its call.
+    assert_eq!(calls.count_active(mine).await?, 0);
+    let mut queued = new_call(mine, None);
+    queued.status = CallStatus::Queued;
+    queued.idempotency_key = Some("retry-me".into());
+    calls.insert(&queued, &[]).await?;
+    let mut ringing = new_call(mine, None);
+    ringing.status = CallStatus::Ringing;
+    calls.insert(&ringing, &[]).await?;
+    calls.insert(&new_call(theirs, None), &[]).await?;
+    assert_eq!(calls.count_active(mine).await?, 2);
+    assert_eq!(calls.count_active(theirs).await?, 1);
+    assert_eq!(
+        calls
+            .find_by_idempotency_key(mine, "retry-me")
+            .await?
+            .map(|c| c.id),
+        Some(queued.id)
+    );
+    assert_eq!(
+        calls.find_by_idempotency_key(theirs, "retry-me").await?,
+        None
+    );
+    // The key is unique per organisation: a second call with it is refused.
+    let mut twin = new_call(mine, None);
+    twin.idempotency_key = Some("retry-me".into());
+    assert!(calls.insert(&twin, &[]).await.is_err());
+    let mut other_org = new_call(theirs, None);
+    other_org.idempotency_key = Some("retry-me".into());
+    calls.insert(&other_org, &[]).await?;
+    // The provider's count of connected seconds is kept and is the call's duration.
+    ringing.version = 1;
+    ringing.talk_secs = Some(42);
+    ringing.finish(CallStatus::NoAnswer, "no_answer", now());
+    assert_eq!(calls.save(&ringing, 0, &[]).await?, SaveCallOutcome::Saved);
+    let stored = calls.find(mine, ringing.id).await?.unwrap();
+    assert_eq!(stored.status, CallStatus::NoAnswer);
+    assert_eq!(stored.duration_secs(), Some(42));
+    assert_eq!(calls.count_active(mine).await?, 1);
 
     // Figures per agent, computed by the database.
     let agent = call.agent_id.unwrap();

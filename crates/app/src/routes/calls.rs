@@ -277,6 +277,7 @@ pub async fn start_call(
         phone_number: body.phone_number,
         session_key: None,
         provider_call_id: None,
+        idempotency_key: None,
     };
     if channel == CallChannel::Web {
         let web_call = start_web_call(&req, &state, &user, start).await?;
@@ -452,6 +453,7 @@ pub async fn sales_start(
                 phone_number: Some(body.phone_number),
                 session_key: None,
                 provider_call_id: None,
+                idempotency_key: None,
             },
         )
         .await
@@ -621,6 +623,7 @@ pub(crate) async fn session_turn(
                         phone_number: None,
                         session_key: Some(session_id.clone()),
                         provider_call_id: None,
+                        idempotency_key: None,
                     },
                 )
                 .await?;
@@ -701,6 +704,7 @@ pub async fn test_agent(
                         phone_number: None,
                         session_key: None,
                         provider_call_id: None,
+                        idempotency_key: None,
                     },
                 )
                 .await?;

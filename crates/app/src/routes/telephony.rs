@@ -128,6 +128,7 @@ pub async fn twilio_voice(
         phone_number: field(&pairs, "From").map(ToOwned::to_owned),
         session_key: None,
         provider_call_id: field(&pairs, "CallSid").map(ToOwned::to_owned),
+        idempotency_key: None,
     };
     let opened = match state.calls.start(organization, None, start).await {
         Ok(opened) if opened.call.is_active() => opened,

@@ -149,6 +149,7 @@ pub async fn create_room(
         phone_number: None,
         session_key: None,
         provider_call_id: None,
+        idempotency_key: None,
     };
     let call = start_web_call(&req, &state, &user, start).await?;
     Ok(HttpResponse::Created().json(call))

@@ -3,6 +3,7 @@
 
 mod live;
 mod model;
+mod phone;
 mod service;
 
 pub use live::LiveCall;
@@ -10,6 +11,7 @@ pub use model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,
 };
+pub use phone::CallLimits;
 pub use service::{
     CallError, CallPorts, CallService, CallStart, CallTarget, ExternalCall, Opened, TurnAnswer,
 };

@@ -50,9 +50,46 @@ name_enum!(
     CallDirection { Inbound => "inbound", Outbound => "outbound" }
 );
 name_enum!(
-    /// Where a call is in its life: queued, then in progress, then completed or failed.
-    CallStatus { Queued => "queued", InProgress => "in_progress", Completed => "completed", Failed => "failed" }
+    /// Where a call is in its life: queued (placed or about to be), ringing, in progress, then one
+    /// of the ends: completed, busy, no answer, failed, canceled.
+    CallStatus {
+        Queued => "queued",
+        Ringing => "ringing",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Busy => "busy",
+        NoAnswer => "no_answer",
+        Failed => "failed",
+        Canceled => "canceled",
+    }
 );
+
+impl CallStatus {
+    /// How far along a call is: an update never moves a call to an earlier stage, and an ended
+    /// call stays ended.
+    #[must_use]
+    pub const fn stage(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Ringing => 1,
+            Self::InProgress => 2,
+            Self::Completed | Self::Busy | Self::NoAnswer | Self::Failed | Self::Canceled => 3,
+        }
+    }
+
+    /// Whether the call is over.
+    #[must_use]
+    pub const fn is_final(self) -> bool {
+        self.stage() == 3
+    }
+
+    /// Whether a report of `next` may move a call in this status: only forward, never out of an
+    /// end.
+    #[must_use]
+    pub const fn may_become(self, next: Self) -> bool {
+        !self.is_final() && next.stage() > self.stage()
+    }
+}
 name_enum!(
     /// Who said a transcript line.
     Speaker { Agent => "agent", Customer => "customer" }
@@ -142,6 +179,10 @@ pub struct Call {
     pub recording_url: Option<String>,
     /// The telephony provider's id of the call (Twilio's `CallSid`).
     pub provider_call_id: Option<String>,
+    /// Seconds the call was connected, as the telephony provider counted them.
+    pub talk_secs: Option<i64>,
+    /// The client's `Idempotency-Key` of the request that created the call.
+    pub idempotency_key: Option<String>,
     /// What a client logged with the call (for calls made elsewhere); `Null` otherwise.
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -152,14 +193,17 @@ impl Call {
     /// Whether the call still takes turns.
     #[must_use]
     pub fn is_active(&self) -> bool {
-        matches!(self.status, CallStatus::Queued | CallStatus::InProgress)
+        !self.status.is_final()
     }
 
-    /// Whole seconds from start to end, once the call has ended.
+    /// Whole seconds the call lasted, once it has ended: the telephony provider's count of
+    /// connected time when it gave one, else from start to end.
     #[must_use]
     pub fn duration_secs(&self) -> Option<i64> {
-        self.ended_at
-            .map(|end| (end - self.started_at).num_seconds())
+        self.talk_secs.or_else(|| {
+            self.ended_at
+                .map(|end| (end - self.started_at).num_seconds())
+        })
     }
 
     /// Marks the call ended now.
@@ -191,6 +235,31 @@ pub enum CallSort {
     #[default]
     Newest,
     Oldest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallStatus;
+
+    #[test]
+    fn statuses_only_move_forward_and_ends_stay_ended() {
+        use CallStatus::{
+            Busy, Canceled, Completed, Failed, InProgress, NoAnswer, Queued, Ringing,
+        };
+        assert!(Queued.may_become(Ringing));
+        assert!(Queued.may_become(InProgress));
+        assert!(Ringing.may_become(Completed));
+        assert!(InProgress.may_become(NoAnswer));
+        assert!(!Ringing.may_become(Queued));
+        assert!(!InProgress.may_become(Ringing));
+        assert!(!InProgress.may_become(InProgress));
+        for end in [Completed, Busy, NoAnswer, Failed, Canceled] {
+            assert!(end.is_final());
+            for next in [Queued, Ringing, InProgress, Completed, Failed] {
+                assert!(!end.may_become(next), "{end:?} -> {next:?}");
+            }
+        }
+    }
 }
 
 impl CallSort {

@@ -16,7 +16,7 @@ use crate::ids::{AgentId, CallId, OrganizationId, UserId};
 use crate::page::PageRequest;
 use crate::ports::{
     AccountRepository, AgentRepository, CallRepository, Clock, LlmError, RepositoryError,
-    SaveCallOutcome,
+    SaveCallOutcome, TelephonyError,
 };
 use crate::scenario::{ScenarioError, ScenarioService, ScenarioSettings, builtin_scenario};
 use crate::validation::ValidationErrors;
@@ -46,6 +46,9 @@ pub struct CallStart {
     pub session_key: Option<String>,
     /// The telephony provider's id of the call, when it started there (an inbound call).
     pub provider_call_id: Option<String>,
+    /// The client's `Idempotency-Key`, so a retried request finds this call instead of making
+    /// another.
+    pub idempotency_key: Option<String>,
 }
 
 /// A call made elsewhere, to be kept with the organisation's calls.
@@ -106,6 +109,11 @@ pub enum CallError {
     ModelNotConfigured { setting: &'static str },
     #[error("{0}")]
     ModelFailed(LlmError),
+    /// The organisation has as many live calls as it may.
+    #[error("the organisation has reached its limit of {limit} calls at once")]
+    TooManyCalls { limit: u32 },
+    #[error("{0}")]
+    Telephony(TelephonyError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -153,6 +161,7 @@ pub struct CallService {
     ports: CallPorts,
     scenarios: ScenarioService,
     engine: ConversationEngine,
+    limits: super::phone::CallLimits,
 }
 
 impl Call {
@@ -204,7 +213,19 @@ impl CallService {
             ports,
             scenarios,
             engine,
+            limits: super::phone::CallLimits::default(),
         }
+    }
+
+    /// The same service with other limits on calls at once.
+    #[must_use]
+    pub fn with_limits(mut self, limits: super::phone::CallLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub(super) fn limits(&self) -> &super::phone::CallLimits {
+        &self.limits
     }
 
     pub(super) fn ports(&self) -> &CallPorts {
@@ -272,7 +293,14 @@ impl CallService {
             scenario: scenario_name,
             channel: start.channel,
             direction: start.direction,
-            status: CallStatus::InProgress,
+            // An outbound phone call waits in the queue until it is answered.
+            status: if start.channel == CallChannel::Phone
+                && start.direction == CallDirection::Outbound
+            {
+                CallStatus::Queued
+            } else {
+                CallStatus::InProgress
+            },
             customer_name,
             phone_number,
             session_key,
@@ -285,6 +313,8 @@ impl CallService {
             version: 0,
             recording_url: None,
             provider_call_id: start.provider_call_id,
+            talk_secs: None,
+            idempotency_key: start.idempotency_key,
             metadata: serde_json::Value::Null,
             created_at: now,
             updated_at: now,
@@ -433,7 +463,7 @@ impl CallService {
             agent: agent.as_ref().map(|a| a.config.clone()),
             scenario: None,
         };
-        let finished = matches!(status, CallStatus::Completed | CallStatus::Failed);
+        let finished = status.is_final();
         let call = Call {
             id: CallId::new(),
             organization_id: organization,
@@ -460,6 +490,8 @@ impl CallService {
             version: 0,
             recording_url: external.recording_url,
             provider_call_id: None,
+            talk_secs: None,
+            idempotency_key: None,
             metadata: external.metadata,
             created_at: now,
             updated_at: now,

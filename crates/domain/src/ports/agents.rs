@@ -209,6 +209,22 @@ pub trait CallRepository: Send + Sync {
     /// Only on storage failure.
     async fn find_unscoped(&self, id: CallId) -> Result<Option<Call>, RepositoryError>;
 
+    /// The organisation's call created with this idempotency key.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_by_idempotency_key(
+        &self,
+        organization: OrganizationId,
+        key: &str,
+    ) -> Result<Option<Call>, RepositoryError>;
+
+    /// How many of the organisation's calls have not ended.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn count_active(&self, organization: OrganizationId) -> Result<u64, RepositoryError>;
+
     /// The latest call with this telephony provider id (Twilio's `CallSid`).
     ///
     /// # Errors
@@ -241,7 +257,8 @@ pub trait CallRepository: Send + Sync {
         session_key: &str,
     ) -> Result<Option<Call>, RepositoryError>;
 
-    /// Writes `call` (status, conversation, end, recording, provider id, `updated_at`, and
+    /// Writes `call` (status, conversation, end, recording, provider id, talk seconds,
+    /// `updated_at`, and
     /// `version`, which the caller has bumped) if the stored version is still
     /// `expected_version`, and appends `turns` after the existing ones, atomically.
     ///

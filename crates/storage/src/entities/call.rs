@@ -26,6 +26,8 @@ pub struct Model {
     pub recording_url: Option<String>,
     pub metadata: Option<Json>,
     pub provider_call_id: Option<String>,
+    pub talk_secs: Option<i64>,
+    pub idempotency_key: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
