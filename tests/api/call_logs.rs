@@ -124,7 +124,7 @@ async fn the_canonical_list_filters_searches_sorts_and_pages() -> anyhow::Result
     .await?;
     assert_eq!(future["total"], 0);
     for bad in [
-        "status=ringing",
+        "status=exploded",
         "direction=sideways",
         "channel=fax",
         "agent_id=nope",
@@ -368,7 +368,7 @@ async fn seed_001_logs_a_call_made_elsewhere_without_losing_anything() -> anyhow
     let body = expect_error(foreign, 422).await?;
     assert_eq!(body["errors"][0]["field"], "agent_id");
     let bad = json!({
-        "direction": "sideways", "status": "ringing", "duration": -5, "recording_url": "ftp://x",
+        "direction": "sideways", "status": "exploded", "duration": -5, "recording_url": "ftp://x",
         "metadata": [1], "transcript": [{"speaker": "narrator", "text": " "}]
     });
     let body = expect_error(app.post_json("/api/calls", &bad, Some(&token)).await?, 422).await?;

@@ -68,7 +68,9 @@ fn hostile_tokens() -> Vec<String> {
 /// A 503 naming the setting a provider needs is the documented answer for a provider that is
 /// not configured, not a server error.
 fn is_unconfigured(status: u16, body: &str) -> bool {
-    status == 503 && body.contains("set ") && body.contains("_API_KEY")
+    status == 503
+        && body.contains("set ")
+        && (body.contains("_API_KEY") || body.contains("TWILIO_"))
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use switchboard_deepgram::{DeepgramConfig, DeepgramStt};
 use switchboard_domain::agent::{SttProvider, VoiceProvider};
 use switchboard_domain::knowledge::{Embedder, VectorStore};
-use switchboard_domain::ports::{LanguageModel, SpeechToText, TextToSpeech};
+use switchboard_domain::ports::{LanguageModel, SpeechToText, Telephony, TextToSpeech};
 use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{
@@ -181,4 +181,12 @@ pub fn speech(settings: &Settings) -> anyhow::Result<SpeechProviders> {
     }
     info!(speech = ?providers, "speech providers");
     Ok(providers)
+}
+
+/// Twilio, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
+///
+/// # Errors
+/// When the settings cannot make a client.
+pub fn telephony(_settings: &Settings) -> anyhow::Result<Option<Arc<dyn Telephony>>> {
+    Ok(None)
 }

@@ -12,7 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
-use switchboard_domain::call::{CallPorts, CallService};
+use switchboard_domain::call::{CallLimits, CallPorts, CallService};
 use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::onboarding::OnboardingService;
@@ -208,7 +208,11 @@ impl Application {
             },
             scenarios.clone(),
             engine,
-        );
+        )
+        .with_limits(CallLimits {
+            per_organization: settings.call_concurrency_per_org,
+            inbound_reserved: settings.call_concurrency_inbound_reserved,
+        });
         let phone_numbers = PhoneNumberService::new(
             Arc::new(SeaOrmPhoneNumbers::new(database.clone())),
             agent_repository,
@@ -234,6 +238,7 @@ impl Application {
             onboarding,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
             speech: providers::speech(&settings)?,
+            telephony: providers::telephony(&settings)?,
             call_tokens: CallTokens::new(secret.expose()),
             recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
             live_calls: LiveCalls::default(),

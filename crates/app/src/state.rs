@@ -8,7 +8,7 @@ use switchboard_domain::call::CallService;
 use switchboard_domain::knowledge::KnowledgeService;
 use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
-use switchboard_domain::ports::RateLimiter;
+use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_storage::Database;
 
@@ -32,6 +32,8 @@ pub struct AppState {
     pub onboarding: OnboardingService,
     pub limiter: Arc<dyn RateLimiter>,
     pub speech: SpeechProviders,
+    /// Twilio, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
+    pub telephony: Option<Arc<dyn Telephony>>,
     pub call_tokens: CallTokens,
     pub recordings: Recordings,
     pub live_calls: LiveCalls,

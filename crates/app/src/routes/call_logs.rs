@@ -57,7 +57,7 @@ fn agent_filter(raw: Option<&str>) -> Result<Option<AgentId>, ApiError> {
 /// The canonical list's query.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 pub struct CallQuery {
-    /// `queued`, `in_progress`, `completed` or `failed`.
+    /// `queued`, `ringing`, `in_progress`, `completed`, `busy`, `no_answer`, `failed` or `canceled`.
     pub status: Option<String>,
     /// `inbound` or `outbound`.
     pub direction: Option<String>,

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::CurrentUser;
 use crate::http::json::ApiJson;
 use crate::routes::knowledge::SearchResultView;
+use crate::routes::outbound::{PhoneCall, idempotency_key, place_phone_call};
 use crate::routes::parse_path_id;
 use crate::routes::voice::{VoiceConnection, start_web_call};
 use crate::state::AppState;
@@ -22,8 +23,9 @@ use crate::state::AppState;
 /// Starts a call.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct StartCallRequest {
-    /// `text` (the default) or `web` (a voice call in the browser); phone calls start when
-    /// Twilio connects them.
+    /// `text` (the default), `web` (a voice call in the browser) or `phone` (an outbound call
+    /// to `phone_number`; send an `Idempotency-Key` header so a retried request never dials
+    /// twice).
     pub channel: Option<String>,
     /// The agent who answers; without it, `scenario`, else the organisation's newest active agent.
     pub agent_id: Option<String>,
@@ -110,7 +112,7 @@ pub struct CallView {
     pub channel: &'static str,
     /// `inbound` or `outbound`.
     pub direction: &'static str,
-    /// `queued`, `in_progress`, `completed` or `failed`.
+    /// `queued`, `ringing`, `in_progress`, `completed`, `busy`, `no_answer`, `failed` or `canceled`.
     pub status: &'static str,
     pub customer_name: Option<String>,
     pub phone_number: Option<String>,
@@ -252,13 +254,7 @@ pub async fn start_call(
     let channel = match body.channel.as_deref() {
         None => CallChannel::Text,
         Some(raw) => match CallChannel::parse(raw) {
-            Ok(channel @ (CallChannel::Text | CallChannel::Web)) => channel,
-            Ok(CallChannel::Phone) => {
-                return Err(ApiError::field(
-                    "channel",
-                    "phone calls start when Twilio connects them",
-                ));
-            }
+            Ok(channel) => channel,
             Err(message) => return Err(ApiError::field("channel", message)),
         },
     };
@@ -284,6 +280,28 @@ pub async fn start_call(
         let mut view = web_call.call;
         view.connection = Some(web_call.connection);
         return Ok(HttpResponse::Created().json(view));
+    }
+    if channel == CallChannel::Phone {
+        let phone_number = start
+            .phone_number
+            .ok_or_else(|| ApiError::field("phone_number", "required for phone calls"))?;
+        let opened = place_phone_call(
+            &req,
+            &state,
+            &user,
+            PhoneCall {
+                target: start.target,
+                phone_number,
+                customer_name: start.customer_name,
+                idempotency_key: idempotency_key(&req)?,
+            },
+        )
+        .await?;
+        return Ok(HttpResponse::Created().json(CallView::new(
+            opened.call,
+            Some(opened.first_message),
+            None,
+        )));
     }
     let opened = state
         .calls
@@ -359,9 +377,7 @@ pub async fn end_call(
     path: web::Path<String>,
 ) -> Result<web::Json<CallView>, ApiError> {
     let id: CallId = parse_path_id(&path, "call")?;
-    let call = state.calls.end(user.0.organization_id, id).await?;
-    // A voice call carried here hangs up too; its session stores the rest as it ends.
-    state.live_calls.hang_up(id);
+    let call = crate::routes::outbound::end_call(&state, &user, id).await?;
     Ok(web::Json(CallView::new(call, None, None)))
 }
 

@@ -9,6 +9,7 @@ mod docs;
 mod health;
 pub mod knowledge;
 mod onboarding;
+pub(crate) mod outbound;
 mod phone_numbers;
 mod scenarios;
 pub(crate) mod telephony;
@@ -159,6 +160,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         scope::scope("/api/calls")
             .service(call_logs::list_seed_calls)
             .service(call_logs::log_call)
+            .service(outbound::seed_start)
+            .service(outbound::seed_end)
             .service(call_logs::get_seed_call),
     )
     .service(
@@ -188,7 +191,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))
         .service(scope::scope("/users").service(auth::me))
+        .service(outbound::make_standard_call)
+        .service(outbound::make_standard_call_post)
+        .service(outbound::make_custom_call)
+        .service(outbound::make_calendar_call)
         .service(telephony::twilio_voice)
+        .service(telephony::twilio_status)
         .service(telephony::twilio_media)
         .service(telephony::media_stream)
         .service(health::health)

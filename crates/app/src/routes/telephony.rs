@@ -5,20 +5,20 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use switchboard_domain::call::{CallChannel, CallDirection, CallError, CallStart, CallTarget};
+use switchboard_domain::call::{
+    CallChannel, CallDirection, CallError, CallStart, CallStatus, CallTarget,
+};
 use switchboard_domain::phone_number::{E164, PhoneNumberStatus};
 use switchboard_twilio::{signature, twiml};
 use tracing::{info, warn};
 
 use crate::error::{ApiError, ErrorBody};
+use crate::http::address::{public_base, websocket_base};
 use crate::state::AppState;
 use crate::voice;
-use crate::voice::tokens::Purpose;
-
-/// How long Twilio has to open the media stream after the TwiML names it.
-const STREAM_TOKEN_TTL_MINUTES: i64 = 10;
 
 const NOT_IN_SERVICE: &str = "Sorry, this number is not taking calls right now. Goodbye.";
+const BUSY: &str = "Sorry, all our lines are busy right now. Please call again in a few minutes.";
 const CANNOT_TAKE: &str = "Sorry, we cannot take your call right now. Please try again later.";
 
 /// The form fields of a webhook, every value kept (a name may repeat).
@@ -32,17 +32,6 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.trim())
         .filter(|value| !value.is_empty())
-}
-
-/// The server's public address: `PUBLIC_URL`, else what the request was addressed to.
-fn public_base(req: &HttpRequest, state: &AppState) -> String {
-    match &state.settings.public_url {
-        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
 }
 
 /// Checks `X-Twilio-Signature` over the URL Twilio requested and the form.
@@ -63,7 +52,7 @@ fn verify_signature(
             "Twilio webhooks cannot be checked: set TWILIO_AUTH_TOKEN".into(),
         ));
     };
-    let url = format!("{}{}", public_base(req, state), req.uri());
+    let url = format!("{}{}", public_base(req, &state.settings), req.uri());
     let given = req
         .headers()
         .get("x-twilio-signature")
@@ -116,6 +105,14 @@ pub async fn twilio_voice(
         info!("a call came in on a number without an active agent");
         return Ok(twiml_response(twiml::say_and_hang_up(NOT_IN_SERVICE)));
     };
+    if let Err(error) = state
+        .calls
+        .check_capacity(organization, CallDirection::Inbound)
+        .await
+    {
+        info!(reason = %error, "an inbound call was turned away");
+        return Ok(twiml_response(twiml::say_and_hang_up(BUSY)));
+    }
     if !state.speech.can_carry_calls() {
         warn!("a phone call came in, but speech recognition or synthesis is not configured");
         return Ok(twiml_response(twiml::say_and_hang_up(CANNOT_TAKE)));
@@ -144,22 +141,19 @@ pub async fn twilio_voice(
         }
         Err(e) => return Err(e.into()),
     };
-    let call = opened.call.id;
-    let token = state.call_tokens.issue(
-        Purpose::MediaStream,
-        call,
-        chrono::Utc::now() + chrono::Duration::minutes(STREAM_TOKEN_TTL_MINUTES),
+    let stream = voice::twilio::stream_target(
+        &websocket_base(&req, &state.settings),
+        &state,
+        opened.call.id,
     );
-    let base = public_base(&req, &state);
-    let stream_url = format!(
-        "{}/telephony/twilio/media",
-        base.replacen("https://", "wss://", 1)
-            .replacen("http://", "ws://", 1)
-    );
-    let call_text = call.to_string();
+    let parameters: Vec<(&str, &str)> = stream
+        .parameters
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
     Ok(twiml_response(twiml::connect_stream(
-        &stream_url,
-        &[("call_id", &call_text), ("token", &token)],
+        &stream.url,
+        &parameters,
         None,
     )))
 }
@@ -220,4 +214,57 @@ pub async fn media_stream(
     _scenario: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     open_media_stream(&req, body, state)
+}
+
+/// Twilio's call status names, as the call's status.
+fn status_of(twilio: &str) -> Option<CallStatus> {
+    Some(match twilio {
+        "queued" | "initiated" => CallStatus::Queued,
+        "ringing" => CallStatus::Ringing,
+        "in-progress" | "answered" => CallStatus::InProgress,
+        "completed" => CallStatus::Completed,
+        "busy" => CallStatus::Busy,
+        "no-answer" => CallStatus::NoAnswer,
+        "failed" => CallStatus::Failed,
+        "canceled" => CallStatus::Canceled,
+        _ => return None,
+    })
+}
+
+/// Twilio's progress reports for a call (`StatusCallback`): ringing, answered, and how it ended,
+/// with its duration. Reports may arrive out of order and never move a call backwards; a report
+/// for a call this server does not know is acknowledged and ignored.
+#[utoipa::path(
+    tag = "telephony",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's status callback parameters (CallSid, CallStatus, CallDuration, ...)"),
+    responses(
+        (status = 204, description = "Acknowledged"),
+        (status = 403, description = "The X-Twilio-Signature check failed", body = ErrorBody),
+        (status = 503, description = "TWILIO_AUTH_TOKEN is not set", body = ErrorBody),
+    )
+)]
+#[post("/telephony/twilio/status")]
+pub async fn twilio_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = form_pairs(&body);
+    verify_signature(&req, &state, &pairs)?;
+    let (Some(call_sid), Some(status)) = (
+        field(&pairs, "CallSid"),
+        field(&pairs, "CallStatus").and_then(status_of),
+    ) else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let talk_secs = field(&pairs, "CallDuration").and_then(|d| d.parse::<i64>().ok());
+    match state
+        .calls
+        .provider_status(call_sid, status, talk_secs)
+        .await?
+    {
+        Some(call) => info!(call.id = %call.id, call.status = call.status.as_str(), "call status"),
+        None => info!("a status report for a call this server does not know, ignored"),
+    }
+    Ok(HttpResponse::NoContent().finish())
 }

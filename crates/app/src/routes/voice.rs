@@ -11,6 +11,7 @@ use switchboard_domain::ids::CallId;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::http::address::websocket_base;
 use crate::http::extract::CurrentUser;
 use crate::http::json::ApiJson;
 use crate::http::upload::{read_upload, require_multipart};
@@ -63,16 +64,7 @@ pub(crate) fn voice_connection(
 ) -> VoiceConnection {
     let expires_at = Utc::now() + chrono::Duration::minutes(BROWSER_TOKEN_TTL_MINUTES);
     let token = state.call_tokens.issue(Purpose::Browser, call, expires_at);
-    let base = match &state.settings.public_url {
-        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    };
-    let base = base
-        .replacen("https://", "wss://", 1)
-        .replacen("http://", "ws://", 1);
+    let base = websocket_base(req, &state.settings);
     VoiceConnection {
         url: format!("{base}/ws/voice/{call}?token={token}"),
         token,

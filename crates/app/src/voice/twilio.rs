@@ -10,12 +10,35 @@ use futures_util::StreamExt as _;
 use switchboard_audio::session::{ChannelFormat, InboundFrame, OutboundEvent};
 use switchboard_domain::call::{CallError, CallStatus};
 use switchboard_domain::ids::CallId;
+use switchboard_domain::ports::MediaStreamTarget;
 use switchboard_twilio::media::{self, StreamEvent, StreamStart};
 use tracing::{Instrument as _, debug, info, warn};
 
 use super::runner::{CallSetup, Channel, run_call};
 use super::tokens::Purpose;
 use crate::state::AppState;
+
+/// How long Twilio has to open the media stream after it was named.
+const STREAM_TOKEN_TTL_MINUTES: i64 = 10;
+
+/// The media stream a phone call is connected to: this server's stream address under
+/// `websocket_base` (see [`crate::http::address::websocket_base`]), with the call's id and a
+/// token for it as stream parameters (Twilio drops query strings).
+#[must_use]
+pub fn stream_target(websocket_base: &str, state: &AppState, call: CallId) -> MediaStreamTarget {
+    let token = state.call_tokens.issue(
+        Purpose::MediaStream,
+        call,
+        chrono::Utc::now() + chrono::Duration::minutes(STREAM_TOKEN_TTL_MINUTES),
+    );
+    MediaStreamTarget {
+        url: format!("{websocket_base}/telephony/twilio/media"),
+        parameters: vec![
+            ("call_id".into(), call.to_string()),
+            ("token".into(), token),
+        ],
+    }
+}
 
 /// How long Twilio has to send `start` after opening the socket.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,10 +183,9 @@ async fn carry(
             return;
         }
     };
-    if !start.call_sid.is_empty()
-        && let Err(error) = live.set_provider_call_id(&start.call_sid).await
-    {
-        warn!(%error, "the Twilio call id could not be stored");
+    let call_sid = (!start.call_sid.is_empty()).then_some(start.call_sid.as_str());
+    if let Err(error) = live.answered(call_sid).await {
+        warn!(%error, "the answered call could not be stored");
     }
     let ports = match state.speech.for_call(live.context().agent.as_ref()) {
         Ok(ports) => ports,

@@ -90,16 +90,26 @@ impl LiveCall {
         self.clock.now()
     }
 
-    /// Notes the provider's id of the call (Twilio's `CallSid`) when the channel learns it.
+    /// Notes that the channel has joined: the call is in progress (a queued or ringing outbound
+    /// call has been answered), with the provider's id of the call when the channel knows it.
     ///
     /// # Errors
     /// Only on storage failure.
-    pub async fn set_provider_call_id(&mut self, id: &str) -> Result<(), CallError> {
-        if self.call.provider_call_id.as_deref() == Some(id) {
+    pub async fn answered(&mut self, provider_call_id: Option<&str>) -> Result<(), CallError> {
+        let same_id =
+            provider_call_id.is_none() || self.call.provider_call_id.as_deref() == provider_call_id;
+        if same_id && self.call.status == CallStatus::InProgress {
             return Ok(());
         }
-        self.write(&[], |call| call.provider_call_id = Some(id.to_owned()))
-            .await
+        self.write(&[], |call| {
+            if let Some(id) = provider_call_id {
+                call.provider_call_id = Some(id.to_owned());
+            }
+            if call.status.may_become(CallStatus::InProgress) {
+                call.status = CallStatus::InProgress;
+            }
+        })
+        .await
     }
 
     /// Appends a transcript line.
