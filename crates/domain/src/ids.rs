@@ -88,6 +88,14 @@ id_type!(
     CallId
 );
 id_type!(
+    /// Identifies a scheduled outbound call.
+    ScheduledCallId
+);
+id_type!(
+    /// Identifies a campaign: scheduled calls made together, with shared settings.
+    CampaignId
+);
+id_type!(
     /// Identifies an uploaded knowledge document.
     DocumentId
 );

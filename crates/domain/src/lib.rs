@@ -17,6 +17,7 @@ pub mod page;
 pub mod phone_number;
 pub mod ports;
 pub mod scenario;
+pub mod schedule;
 pub mod template;
 pub mod validation;
 

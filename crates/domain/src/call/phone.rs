@@ -146,6 +146,49 @@ impl CallService {
         result.map(|()| opened)
     }
 
+    /// The organisation's call placed with this idempotency key, if any.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn find_placed(
+        &self,
+        organization: OrganizationId,
+        idempotency_key: &str,
+    ) -> Result<Option<Call>, CallError> {
+        Ok(self
+            .ports()
+            .calls
+            .find_by_idempotency_key(organization, idempotency_key)
+            .await?)
+    }
+
+    /// Ends, as failed (`interrupted`), a queued call the provider never confirmed: its placing
+    /// instance stopped between storing it and recording the provider's id. Whether the phone
+    /// rang is unknown, so it is not dialled again; ending it frees its slot among the
+    /// organisation's calls at once. Any other call is returned as it is.
+    ///
+    /// # Errors
+    /// `NotFound`; `Busy` when the call keeps changing under the update.
+    pub async fn give_up_unconfirmed(&self, id: crate::ids::CallId) -> Result<Call, CallError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(mut call) = self.ports().calls.find_unscoped(id).await? else {
+                return Err(CallError::NotFound);
+            };
+            if call.status != CallStatus::Queued || call.provider_call_id.is_some() {
+                return Ok(call);
+            }
+            let now = self.ports().clock.now();
+            let expected = call.version;
+            call.version += 1;
+            call.updated_at = now;
+            call.finish(CallStatus::Failed, "interrupted", now);
+            if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
+                return Ok(call);
+            }
+        }
+        Err(CallError::Busy)
+    }
+
     async fn note_provider_id(
         &self,
         id: crate::ids::CallId,

@@ -7,6 +7,7 @@ mod language_model;
 mod onboarding;
 mod rate_limit;
 mod repositories;
+mod schedule;
 mod security;
 mod speech;
 mod telephony;
@@ -25,6 +26,7 @@ pub use rate_limit::{Quota, RateDecision, RateLimiter};
 pub use repositories::{
     AccountRepository, CreateAccountError, RepositoryError, RotateOutcome, SessionRepository,
 };
+pub use schedule::{SaveScheduleOutcome, ScheduleRepository};
 pub use security::{AccessClaims, AccessTokenError, AccessTokens, PasswordHasher};
 pub use speech::{
     AudioStream, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink,
