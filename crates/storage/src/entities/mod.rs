@@ -10,5 +10,6 @@ pub mod organization;
 pub mod phone_number;
 pub mod refresh_token;
 pub mod scenario;
+pub mod scheduled_call;
 pub mod session;
 pub mod user;
