@@ -15,5 +15,6 @@ mod phone_numbers;
 mod pinecone;
 mod robustness;
 mod scenarios;
+mod scheduled_calls;
 mod support;
 mod web_calls;

@@ -134,6 +134,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/custom-scenarios"),
     ("put", "/custom-scenarios/{scenario_id}"),
     ("delete", "/custom-scenarios/{scenario_id}"),
+    ("post", "/schedule-call"),
+    ("post", "/api/v1/scheduled-calls"),
+    ("get", "/api/v1/scheduled-calls"),
+    ("get", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("delete", "/api/v1/scheduled-calls/{scheduled_call_id}"),
 ];
 
 fn collect_refs(value: &Value, refs: &mut BTreeSet<String>) {

@@ -17,6 +17,7 @@ use switchboard_domain::onboarding::OnboardingError;
 use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::{RepositoryError, TelephonyError};
 use switchboard_domain::scenario::ScenarioError;
+use switchboard_domain::schedule::ScheduleError;
 use utoipa::ToSchema;
 
 /// The body of every error answer.
@@ -224,6 +225,17 @@ impl From<CallError> for ApiError {
                 TelephonyError::Unexpected(cause) => Self::Unexpected(cause),
             },
             CallError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::NotFound => Self::NotFound(e.to_string()),
+            ScheduleError::Invalid(errors) => Self::Invalid(errors),
+            ScheduleError::NotCancelable { .. } => Self::Conflict(e.to_string()),
+            ScheduleError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod providers;
 pub mod rate_limit;
 pub mod routes;
+pub mod scheduler;
 pub mod security;
 pub mod settings;
 pub mod startup;

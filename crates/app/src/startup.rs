@@ -19,10 +19,11 @@ use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
+use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
 use switchboard_local::LocalDocumentReader;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
-    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -35,6 +36,7 @@ use crate::metrics::Metrics;
 use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
 use crate::routes::{self, ApiDoc, OpenApiJson};
+use crate::scheduler::{ScheduledDialer, Scheduler};
 use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -64,6 +66,8 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
+    /// Started with the server, stopped after it.
+    scheduler: Scheduler,
 }
 
 impl std::fmt::Debug for Application {
@@ -213,6 +217,17 @@ impl Application {
             per_organization: settings.call_concurrency_per_org,
             inbound_reserved: settings.call_concurrency_inbound_reserved,
         });
+        let schedules = ScheduleService::new(
+            SchedulePorts {
+                schedules: Arc::new(SeaOrmSchedule::new(database.clone())),
+                agents: agent_repository.clone(),
+                accounts: accounts.clone(),
+                clock: clock.clone(),
+            },
+            scenarios.clone(),
+            calls.clone(),
+            ScheduleSettings::default(),
+        );
         let phone_numbers = PhoneNumberService::new(
             Arc::new(SeaOrmPhoneNumbers::new(database.clone())),
             agent_repository,
@@ -235,6 +250,7 @@ impl Application {
             phone_numbers,
             knowledge,
             calls,
+            schedules: schedules.clone(),
             onboarding,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
             speech: providers::speech(&settings)?,
@@ -243,6 +259,17 @@ impl Application {
             recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
             live_calls: LiveCalls::default(),
         });
+        if state.telephony.is_some() && settings.public_url.is_none() {
+            tracing::warn!(
+                "PUBLIC_URL is not set: scheduled calls cannot be placed (Twilio needs an \
+                 address to stream the call to); they will fail when due"
+            );
+        }
+        let scheduler = Scheduler::new(
+            schedules,
+            Arc::new(ScheduledDialer::new(state.get_ref().clone())),
+            std::time::Duration::from_millis(settings.scheduler_poll_ms),
+        );
         let metrics = web::Data::new(Metrics::new()?);
         let document = openapi_document();
         let routes = web::Data::new(RouteTable::from_openapi(&document));
@@ -283,6 +310,7 @@ impl Application {
             port,
             server: server.run(),
             database,
+            scheduler,
         })
     }
 
@@ -298,13 +326,21 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`], letting requests in
-    /// flight finish, then closes the database pool.
+    /// Serves, with the scheduler placing due scheduled calls, until SIGTERM/SIGINT or
+    /// [`actix_web::dev::ServerHandle::stop`], letting requests in flight and the scheduler's
+    /// step under way finish, then closes the database pool.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
+        let scheduler = self.scheduler.start();
+        let served = self.server.await;
+        // The worker's step under way finishes (or is abandoned to its lease) before the pool
+        // closes under it.
+        scheduler
+            .stop(std::time::Duration::from_secs(SHUTDOWN_GRACE_SECS))
+            .await;
+        served?;
         self.database.close().await?;
         Ok(())
     }

@@ -10,6 +10,7 @@ use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
+use switchboard_domain::schedule::ScheduleService;
 use switchboard_storage::Database;
 
 use crate::settings::Settings;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub phone_numbers: PhoneNumberService,
     pub knowledge: KnowledgeService,
     pub calls: CallService,
+    pub schedules: ScheduleService,
     pub onboarding: OnboardingService,
     pub limiter: Arc<dyn RateLimiter>,
     pub speech: SpeechProviders,

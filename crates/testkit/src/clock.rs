@@ -22,6 +22,12 @@ impl ManualClock {
         }
     }
 
+    /// The time it shows (as [`Clock::now`], without the trait in scope).
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         if let Ok(mut now) = self.now.lock() {

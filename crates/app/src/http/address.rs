@@ -20,12 +20,17 @@ pub fn public_base(req: &HttpRequest, settings: &Settings) -> String {
 /// The same address for WebSockets: `wss://` for `https://`, `ws://` for `http://`.
 #[must_use]
 pub fn websocket_base(req: &HttpRequest, settings: &Settings) -> String {
-    let base = public_base(req, settings);
+    websocket_of(&public_base(req, settings))
+}
+
+/// `base` (an `http(s)://` address) as the WebSocket address of the same server.
+#[must_use]
+pub fn websocket_of(base: &str) -> String {
     if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}")
     } else if let Some(rest) = base.strip_prefix("http://") {
         format!("ws://{rest}")
     } else {
-        base
+        base.to_owned()
     }
 }

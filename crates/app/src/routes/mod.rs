@@ -12,6 +12,7 @@ mod onboarding;
 pub(crate) mod outbound;
 mod phone_numbers;
 mod scenarios;
+mod scheduled_calls;
 pub(crate) mod telephony;
 pub(crate) mod voice;
 
@@ -43,6 +44,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "scenarios", description = "Personas and goals for calls, built in or custom"),
         (name = "phone-numbers", description = "Numbers and the agents that answer them"),
         (name = "calls", description = "Calls: start, talk, end, read"),
+        (name = "scheduled-calls", description = "Outbound calls placed later, alone or as campaigns, within calling windows, with retries"),
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
@@ -187,6 +189,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(knowledge::delete_document)
             .service(knowledge::search),
     );
+    cfg.service(
+        scope::scope("/api/v1/scheduled-calls")
+            .service(scheduled_calls::create_scheduled_call)
+            .service(scheduled_calls::list_scheduled_calls)
+            .service(scheduled_calls::get_scheduled_call)
+            .service(scheduled_calls::cancel_scheduled_call),
+    )
+    .service(scheduled_calls::seed_schedule_call);
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))

@@ -12,7 +12,7 @@ use tracing::warn;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::http::address::{public_base, websocket_base};
+use crate::http::address::{public_base, websocket_of};
 use crate::http::extract::{CurrentUser, rate_limit};
 use crate::http::json::ApiJson;
 use crate::routes::calls::{CallView, target};
@@ -90,7 +90,6 @@ pub(crate) async fn place_phone_call(
         idempotency_key: call.idempotency_key,
     };
     let base = public_base(req, &state.settings);
-    let sockets = websocket_base(req, &state.settings);
     let opened = state
         .calls
         .place(
@@ -98,17 +97,23 @@ pub(crate) async fn place_phone_call(
             Some(user.0.user_id),
             start,
             telephony.as_ref(),
-            |call: &Call| Dial {
-                to: call.phone_number.clone().unwrap_or_default(),
-                from: from.clone(),
-                stream: voice::twilio::stream_target(&sockets, state, call.id),
-                status_callback: format!("{base}/telephony/twilio/status"),
-                machine_detection_callback: None,
-                ring_timeout_secs: RING_TIMEOUT_SECS,
-            },
+            |call: &Call| dial_for(state, from, &base, call),
         )
         .await?;
     Ok(opened)
+}
+
+/// The `Dial` of a stored outbound call: from `from`, its media stream (with a token naming the
+/// call) and progress reports addressed to `base`, the server's public address.
+pub(crate) fn dial_for(state: &AppState, from: &str, base: &str, call: &Call) -> Dial {
+    Dial {
+        to: call.phone_number.clone().unwrap_or_default(),
+        from: from.to_owned(),
+        stream: voice::twilio::stream_target(&websocket_of(base), state, call.id),
+        status_callback: format!("{base}/telephony/twilio/status"),
+        machine_detection_callback: None,
+        ring_timeout_secs: RING_TIMEOUT_SECS,
+    }
 }
 
 /// Ends a call: stored as ended, the live session (if this instance carries it) told to stop,

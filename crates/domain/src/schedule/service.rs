@@ -132,6 +132,12 @@ impl ScheduleService {
         }
     }
 
+    /// How the worker behaves.
+    #[must_use]
+    pub const fn settings(&self) -> ScheduleSettings {
+        self.settings
+    }
+
     /// Schedules one call.
     ///
     /// # Errors
