@@ -39,6 +39,8 @@ pub struct TestAppBuilder {
     env: BTreeMap<String, String>,
     clock: Option<Arc<ManualClock>>,
     database: TestDatabaseKind,
+    /// Another server's database, to run a second instance over.
+    shared_database: Option<(String, TestDatabaseKind)>,
 }
 
 /// A running server and a client for it. Dropping it stops the server and removes its database.
@@ -53,7 +55,9 @@ pub struct TestApp {
     pub clock: Option<Arc<ManualClock>>,
     handle: switchboard::startup::ServerHandle,
     _data_dir: tempfile::TempDir,
-    _database: TestDatabase,
+    /// `None` when the database is another server's.
+    _database: Option<TestDatabase>,
+    database_url: String,
 }
 
 /// The secret key every test server signs with.
@@ -117,17 +121,35 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs over `other`'s database instead of a fresh one: a second instance of the same
+    /// deployment (scale-out tests). `other` owns the database and must outlive this server.
+    #[must_use]
+    pub fn same_database_as(mut self, other: &TestApp) -> Self {
+        self.shared_database = Some((other.database_url.clone(), other.database_kind));
+        self
+    }
+
     /// Starts the server.
     ///
     /// # Errors
     /// When the database or the server cannot be started.
     pub async fn spawn(self) -> anyhow::Result<TestApp> {
-        let (database, database_kind) = match self.database {
-            TestDatabaseKind::Sqlite => (TestDatabase::sqlite().await?, TestDatabaseKind::Sqlite),
-            TestDatabaseKind::Postgres => match TestDatabase::postgres().await? {
-                Some(database) => (database, TestDatabaseKind::Postgres),
-                None => (TestDatabase::sqlite().await?, TestDatabaseKind::Sqlite),
+        let (database, database_kind) = match (self.shared_database, self.database) {
+            (Some((url, kind)), _) => (Err(url), kind),
+            (None, TestDatabaseKind::Sqlite) => {
+                (Ok(TestDatabase::sqlite().await?), TestDatabaseKind::Sqlite)
+            }
+            (None, TestDatabaseKind::Postgres) => match TestDatabase::postgres().await? {
+                Some(database) => (Ok(database), TestDatabaseKind::Postgres),
+                None => (Ok(TestDatabase::sqlite().await?), TestDatabaseKind::Sqlite),
             },
+        };
+        let (database, database_url) = match database {
+            Ok(owned) => {
+                let url = owned.url().to_owned();
+                (Some(owned), url)
+            }
+            Err(shared) => (None, shared),
         };
         let data_dir = tempfile::tempdir()?;
         let mut env = BTreeMap::from([
@@ -135,7 +157,7 @@ impl TestAppBuilder {
             ("PORT".to_owned(), "0".to_owned()),
             ("HTTP_WORKERS".to_owned(), "2".to_owned()),
             ("DATA_DIR".to_owned(), data_dir.path().display().to_string()),
-            ("DATABASE_URL".to_owned(), database.url().to_owned()),
+            ("DATABASE_URL".to_owned(), database_url.clone()),
             ("SECRET_KEY".to_owned(), TEST_SECRET_KEY.to_owned()),
             // Limits count per address or user and tests make many requests from 127.0.0.1;
             // the tests of each limit turn it back on.
@@ -176,6 +198,7 @@ impl TestAppBuilder {
             handle,
             _data_dir: data_dir,
             _database: database,
+            database_url,
         })
     }
 }
@@ -206,6 +229,7 @@ impl TestApp {
             env: BTreeMap::new(),
             clock: None,
             database: TestDatabaseKind::from_env(),
+            shared_database: None,
         }
     }
 
