@@ -233,6 +233,22 @@ async fn seed_003_schedules_a_call_that_only_its_organisation_sees() -> anyhow::
         "{scheduled_for}"
     );
 
+    // The seed's fields are checked together.
+    let error = expect_error(
+        app.post_json(
+            "/schedule-call",
+            &json!({"scenario": "karaoke", "scheduled_time": "soon"}),
+            Some(&token),
+        )
+        .await?,
+        422,
+    )
+    .await?;
+    assert_eq!(
+        fields(&error),
+        ["phone_number", "scheduled_time", "scenario"]
+    );
+
     let stranger = app.signed_in_user().await?;
     expect_error(
         app.get(&format!("/api/v1/scheduled-calls/{id}"), Some(&stranger))

@@ -336,7 +336,7 @@ pub async fn seed_schedule_call(
         &state,
         &user,
         ScheduleBody {
-            // The seed's field is required; its absence is named as the seed names it.
+            // Required by the seed: an absent number is named with the other invalid fields.
             phone_number: Some(body.phone_number.unwrap_or_default()),
             scenario: body.scenario,
             scheduled_time: body.scheduled_time,

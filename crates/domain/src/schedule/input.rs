@@ -166,7 +166,12 @@ pub(super) fn parse_recipient(
     name_field: &str,
     errors: &mut ValidationErrors,
 ) -> Option<(E164, Option<String>)> {
-    let number = errors.check(number_field, E164::parse(&recipient.phone_number));
+    let number = if recipient.phone_number.trim().is_empty() {
+        errors.add(number_field, "required: an E.164 number like +14155550123");
+        None
+    } else {
+        errors.check(number_field, E164::parse(&recipient.phone_number))
+    };
     let name = recipient
         .customer_name
         .as_deref()
