@@ -38,9 +38,12 @@ const STT_RETRY_MAX: Duration = Duration::from_secs(5);
 /// How long closing the speech-to-text stream may take when the call ends.
 const STT_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// What the feeder task passes to the speech-to-text sink.
+/// What the feeder task passes to the speech-to-text sink, in order.
 enum SttCommand {
     Audio(Vec<i16>),
+    /// The caller stopped speaking (as the local VAD heard it): ask the recogniser to settle
+    /// what it has, so the final transcript comes without waiting for its own endpointing.
+    Finalize,
 }
 
 /// An open speech-to-text stream: audio goes to the feeder task, which owns the sink.
@@ -114,6 +117,7 @@ enum Wake {
     SttRetry,
     Playout(Option<Playout>),
     FrameDue,
+    MarksOverdue,
     Silence,
 }
 
@@ -147,6 +151,8 @@ pub(super) struct Driver {
     tracker: MarkTracker,
     pacer: FramePacer,
     pending_frame: Option<(Vec<u8>, usize)>,
+    /// When the marks of a reply whose audio has all been sent count as heard, echoed or not.
+    marks_deadline: Option<Instant>,
 
     silence_deadline: Option<Instant>,
     transcript: Vec<TranscriptLine>,
@@ -230,6 +236,7 @@ impl Driver {
             tracker: MarkTracker::new(),
             pacer: FramePacer::new(now.into_std()),
             pending_frame: None,
+            marks_deadline: None,
             silence_deadline: None,
             transcript: Vec::new(),
             recorder,
@@ -278,6 +285,7 @@ impl Driver {
             () = maybe(self.stt_retry_at.map(sleep_until)) => Wake::SttRetry,
             () = maybe(frame_due) => Wake::FrameDue,
             item = maybe(playout) => Wake::Playout(item),
+            () = maybe(self.marks_deadline.map(sleep_until)) => Wake::MarksOverdue,
             () = maybe(silence) => Wake::Silence,
         }
     }
@@ -320,6 +328,15 @@ impl Driver {
             }
             Wake::Playout(item) => self.on_playout(item).await,
             Wake::FrameDue => self.send_frame().await,
+            Wake::MarksOverdue => {
+                self.marks_deadline = None;
+                let last = self.tracker.pending_marks().last().map(|m| m.name.clone());
+                if let Some(name) = last {
+                    tracing::debug!(mark = %name, "marks were not echoed in time; counting them as heard");
+                    self.tracker.acknowledge(&name);
+                }
+                self.settle_if_played().await;
+            }
             Wake::Silence => self.end = Some(SessionEnd::SilenceTimeout),
         }
     }
@@ -336,10 +353,14 @@ impl Driver {
         let SttStream { mut sink, events } = stream;
         let (audio, mut commands) = mpsc::channel(self.config.stt_buffer_frames);
         let feeder = TaskGuard::spawn(async move {
-            while let Some(SttCommand::Audio(samples)) = commands.recv().await {
-                if let Err(error) = sink.send_audio(&samples).await {
+            while let Some(command) = commands.recv().await {
+                let sent = match command {
+                    SttCommand::Audio(samples) => sink.send_audio(&samples).await,
+                    SttCommand::Finalize => sink.finalize().await,
+                };
+                if let Err(error) = sent {
                     // The event stream reports the drop; the driver reopens from there.
-                    tracing::warn!(%error, "sending audio to speech-to-text failed");
+                    tracing::warn!(%error, "sending to speech-to-text failed");
                     return;
                 }
             }
@@ -386,6 +407,8 @@ impl Driver {
                 Ok(None) => {}
                 Err(error) => tracing::warn!(%error, "voice activity detection failed"),
             });
+        // The frame goes to the recogniser first, so a finalize asked for below covers it.
+        self.feed_stt();
         for (event, frames_seen) in events {
             match event {
                 VadEvent::SpeechStarted { .. } => self.on_caller_speech().await,
@@ -396,13 +419,23 @@ impl Driver {
                             .saturating_mul(u64::from(FRAME_MS)),
                     );
                     self.utterance.speech_ended_at = Some(now - silent);
+                    self.finalize_stt();
                     if !self.utterance.finals.is_empty() {
                         self.end_turn().await;
                     }
                 }
             }
         }
-        self.feed_stt();
+    }
+
+    /// Asks the recogniser to settle the caller's words now. Like audio, the request never
+    /// waits: if the feeder is backed up, the recogniser's own endpointing still ends the turn.
+    fn finalize_stt(&mut self) {
+        if let Some(link) = &self.stt
+            && link.audio.try_send(SttCommand::Finalize).is_err()
+        {
+            tracing::debug!("speech-to-text is backed up; not asking it to finalize");
+        }
     }
 
     fn feed_stt(&mut self) {
@@ -491,6 +524,7 @@ impl Driver {
     fn start_reply(&mut self, job: ReplyJob, turn: Option<(Instant, Instant)>) {
         self.replies += 1;
         self.tracker.reset();
+        self.marks_deadline = None;
         let text = Arc::new(ReplyText::new(self.config.min_sentence_chars));
         let (playout_tx, playout) = mpsc::channel(self.config.playout_buffer_frames);
         let speaker = Speaker {
@@ -577,16 +611,24 @@ impl Driver {
     }
 
     /// Settles the reply once it is complete and every mark has come back: all of it was heard.
+    /// Once everything is sent, marks not echoed within the grace period count as heard.
     async fn settle_if_played(&mut self) {
-        let played = self.reply.as_ref().is_some_and(|reply| {
-            reply.done.is_some()
-                && reply.playout.is_none()
-                && self.pending_frame.is_none()
-                && self.tracker.pending_marks().next().is_none()
+        let sent_all = self.reply.as_ref().is_some_and(|reply| {
+            reply.done.is_some() && reply.playout.is_none() && self.pending_frame.is_none()
         });
-        if !played {
+        if !sent_all {
             return;
         }
+        if self.tracker.pending_marks().next().is_some() {
+            if self.marks_deadline.is_none() {
+                // The audio sent so far has played by the pacer's next deadline (it paces in
+                // real time); a reply without audio is due at once.
+                let played_by = Instant::from_std(self.pacer.next_deadline()).max(Instant::now());
+                self.marks_deadline = Some(played_by + self.config.mark_grace);
+            }
+            return;
+        }
+        self.marks_deadline = None;
         let Some(reply) = self.reply.take() else {
             return;
         };
@@ -643,6 +685,7 @@ impl Driver {
         // Dropping the task drops the model and synthesis streams, cancelling both.
         reply.task = None;
         self.pending_frame = None;
+        self.marks_deadline = None;
         self.emit(OutboundEvent::Clear).await;
         self.cut_reply(reply, true).await;
     }

@@ -217,6 +217,11 @@ pub struct VoiceSessionConfig {
     pub stt_buffer_frames: usize,
     /// End the call after this long without caller speech while the agent is silent.
     pub silence_timeout: Option<Duration>,
+    /// How long past the moment a reply's audio should have finished playing the session waits
+    /// for the channel to echo the reply's marks; then they count as heard. A channel that never
+    /// echoes marks would otherwise leave the reply unsettled (and the silence timeout unarmed)
+    /// for ever.
+    pub mark_grace: Duration,
     /// Keep a stereo recording (caller left, agent right) of at most this long.
     pub record_max: Option<Duration>,
 }
@@ -233,6 +238,7 @@ impl Default for VoiceSessionConfig {
             playout_buffer_frames: 25,
             stt_buffer_frames: 50,
             silence_timeout: None,
+            mark_grace: Duration::from_secs(2),
             record_max: None,
         }
     }

@@ -22,6 +22,11 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
 use super::ChannelFormat;
+
+/// The most text one reply may stream, in bytes: about an hour of speech. The engine's own
+/// limits bound a reply well below this (each of its model rounds by the agent's `max_tokens`,
+/// flow lines by the flow's text limits); this cap holds whatever the engine does.
+const MAX_REPLY_BYTES: usize = 64 * 1024;
 use crate::chunker::{Sentence, SentenceChunker};
 use crate::frame::Framer;
 use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
@@ -97,10 +102,12 @@ struct ReplyInner {
     spoken: String,
     chunker: SentenceChunker,
     /// Sentences complete and not yet taken for synthesis. The engine's token sink is
-    /// synchronous and cannot wait for room, so this is not a channel; its length is bounded by
-    /// the reply's length, which the model's `max_tokens` bounds.
+    /// synchronous and cannot wait for room, so this is not a bounded channel; the queue is
+    /// bounded instead by the text behind it, which `push_token` caps at [`MAX_REPLY_BYTES`].
     sentences: VecDeque<Sentence>,
     finished: bool,
+    /// Text was dropped for exceeding [`MAX_REPLY_BYTES`].
+    truncated: bool,
     first_token_at: Option<Instant>,
     first_audio_at: Option<Instant>,
 }
@@ -125,6 +132,16 @@ impl ReplyText {
         let mut inner = self.lock();
         if inner.first_token_at.is_none() && !token.trim().is_empty() {
             inner.first_token_at = Some(Instant::now());
+        }
+        if inner.spoken.len().saturating_add(token.len()) > MAX_REPLY_BYTES {
+            if !inner.truncated {
+                inner.truncated = true;
+                tracing::warn!(
+                    reply.max_bytes = MAX_REPLY_BYTES,
+                    "the reply is too long to speak; dropping the rest"
+                );
+            }
+            return;
         }
         inner.spoken.push_str(token);
         let sentences = inner.chunker.push(token);

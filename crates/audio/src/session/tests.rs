@@ -38,6 +38,7 @@ struct FakeStt {
     streams: Mutex<VecDeque<mpsc::Receiver<Result<SttEvent, SpeechError>>>>,
     opened: AtomicUsize,
     samples: Arc<AtomicUsize>,
+    finalized: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
 }
 
@@ -51,6 +52,7 @@ impl FakeStt {
 
 struct FakeSttSink {
     samples: Arc<AtomicUsize>,
+    finalized: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
 }
 
@@ -61,6 +63,7 @@ impl SttSink for FakeSttSink {
         Ok(())
     }
     async fn finalize(&mut self) -> Result<(), SpeechError> {
+        self.finalized.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
     async fn close(&mut self) -> Result<(), SpeechError> {
@@ -87,6 +90,7 @@ impl SpeechToText for FakeStt {
         Ok(SttStream {
             sink: Box::new(FakeSttSink {
                 samples: Arc::clone(&self.samples),
+                finalized: Arc::clone(&self.finalized),
                 closed: Arc::clone(&self.closed),
             }),
             events: Box::pin(events),
@@ -456,6 +460,57 @@ fn roles(state: &ConversationState) -> Vec<(ChatRole, String)> {
         .collect()
 }
 
+/// One 20 ms mu-law frame of a 300 Hz tone, loud enough for the VAD to take it as speech;
+/// `index` keeps the phase running from frame to frame.
+fn tone_frame(index: usize) -> Vec<u8> {
+    let samples: Vec<i16> = (index * 160..(index + 1) * 160)
+        .map(|n| {
+            let phase = 2.0 * std::f32::consts::PI * 300.0 * n as f32 / 8000.0;
+            (phase.sin() * 8000.0) as i16
+        })
+        .collect();
+    crate::codec::mulaw::encode(&samples)
+}
+
+/// One 20 ms mu-law frame of digital silence.
+fn silent_frame() -> Vec<u8> {
+    vec![0xFF; 160]
+}
+
+/// Plays caller audio in real time (on the paused clock): 100 ms of silence (the VAD learns the
+/// background from the first frames), `tone` of tone, then `silence` of silence, one frame
+/// every 20 ms. The task runs beside the test, which keeps reading the
+/// session's output; dropping the handle does not stop it, so tests abort it when done.
+fn caller_audio(call: &Call, tone: Duration, silence: Duration) -> JoinHandle<()> {
+    let inbound = call.inbound.clone();
+    const LEAD_IN: usize = 5;
+    let tone_frames = usize::try_from(tone.as_millis() / 20).unwrap();
+    let silent_frames = usize::try_from(silence.as_millis() / 20).unwrap();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for index in 0..LEAD_IN + tone_frames + silent_frames {
+            ticks.tick().await;
+            let frame = if (LEAD_IN..LEAD_IN + tone_frames).contains(&index) {
+                tone_frame(index)
+            } else {
+                silent_frame()
+            };
+            if inbound.send(InboundFrame::Audio(frame)).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Waits, on the paused clock, until `condition` holds; panics after [`DEADLINE`].
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let give_up = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 // ---- a whole call -----------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -758,4 +813,97 @@ async fn the_recording_has_the_caller_left_and_the_agent_right_in_time() {
     let caller_at = at(caller_from);
     assert!(loud_in(&left, caller_at, caller_at + 4000));
     assert!(!loud_in(&right, caller_at + 160, caller_at + 4000));
+}
+
+// ---- the local voice activity detector ----------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn the_end_of_speech_asks_the_recogniser_to_finalize() {
+    let mut call = Setup::new(&[GREETING]).start();
+    call.until(true, is_agent_line).await;
+    assert_eq!(call.stt.finalized.load(Ordering::SeqCst), 0);
+    let audio = caller_audio(&call, Duration::from_millis(600), Duration::from_secs(1));
+    let stt = Arc::clone(&call.stt);
+    eventually("a finalize", || stt.finalized.load(Ordering::SeqCst) == 1).await;
+    // The VAD ends speech after 600 ms of silence: not before.
+    audio.await.unwrap();
+    assert_eq!(call.stt.finalized.load(Ordering::SeqCst), 1);
+    let (outcome, _) = call.hang_up().await;
+    assert_eq!(outcome.end, SessionEnd::Hangup);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_vad_alone_ends_the_turn_with_the_finals_collected() {
+    let mut call = Setup::new(&[GREETING, ANSWER]).start();
+    call.until(true, is_agent_line).await;
+    let audio = caller_audio(&call, Duration::from_millis(600), Duration::from_secs(1));
+    // The recogniser settles the words but never says the speech is over.
+    call.stt_event(SttEvent::Final {
+        text: "A table for two".into(),
+        speech_final: false,
+    })
+    .await;
+    let started = Instant::now();
+    let caller = line(&call.next().await).clone();
+    assert_eq!(caller.speaker, Who::Customer);
+    assert_eq!(caller.text, "A table for two");
+    // 600 ms of tone, then the VAD's 600 ms of silence.
+    assert!(Instant::now() - started >= Duration::from_millis(1150));
+    let answer = call.until(true, is_agent_line).await;
+    let reply = line(answer.last().unwrap());
+    assert_eq!(reply.text, ANSWER);
+    // Latency counts from where the VAD heard the speech end, 600 ms before it was sure.
+    let waited = reply.latency.unwrap().final_transcript_ms;
+    assert!((580..=620).contains(&waited), "{waited}");
+    audio.await.unwrap();
+    call.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_vad_alone_catches_a_barge_in() {
+    let (mut call, _) = answering(Setup::new(&[GREETING, ANSWER])).await;
+    // No recogniser events at all: only the caller's audio.
+    let audio = caller_audio(&call, Duration::from_secs(2), Duration::ZERO);
+    let cut = call.until(false, |e| *e == OutboundEvent::Clear).await;
+    assert!(
+        frames(&cut) < 15,
+        "the reply stopped once the caller had spoken: {} frames",
+        frames(&cut)
+    );
+    audio.abort();
+    call.caller_says("Actually, make it three").await;
+    let next = line(&call.next().await).clone();
+    assert_eq!(next.speaker, Who::Customer);
+    let (outcome, _) = call.hang_up().await;
+    assert_eq!(outcome.state.caller_turns, 2);
+}
+
+// ---- marks ------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn marks_never_echoed_count_as_heard_after_the_grace_period() {
+    let mut setup = Setup::new(&[GREETING]);
+    setup.config.silence_timeout = Some(Duration::from_secs(5));
+    let mut call = setup.start();
+    // The channel never echoes a mark.
+    let greeting = call.until(false, is_agent_line).await;
+    let said = line(greeting.last().unwrap());
+    assert_eq!(said.text, GREETING);
+    assert!(!said.interrupted);
+    let last_frame = *call.frame_times.last().unwrap();
+    assert_eq!(
+        Instant::now() - last_frame,
+        Duration::from_millis(20) + Duration::from_secs(2),
+        "settled the grace period after the last frame finished playing"
+    );
+    // The reply is settled, so the silence timeout runs again.
+    let rest = call
+        .until(false, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    assert_eq!(rest, [OutboundEvent::Ended(SessionEnd::SilenceTimeout)]);
+    let outcome = call.session.await.unwrap();
+    assert_eq!(
+        roles(&outcome.state),
+        [(ChatRole::Assistant, GREETING.to_owned())]
+    );
 }
