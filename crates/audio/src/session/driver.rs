@@ -19,6 +19,8 @@ use switchboard_domain::ports::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
+use super::interruption::{self, Backchannel, Heard, Interruption, Verdict};
+use super::recorder::Recorder;
 use super::speaker::{Playout, Produced, ReplyJob, ReplyText, Speaker, TaskGuard};
 use super::{
     ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
@@ -30,7 +32,6 @@ use crate::pacing::{FRAME_DURATION, FramePacer, MarkTracker};
 use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
 use crate::resample::StreamResampler;
 use crate::vad::{Vad, VadEvent};
-use crate::wav::write_wav_stereo;
 
 /// The first wait before reopening a dropped speech-to-text stream; it doubles up to the cap.
 const STT_RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -57,6 +58,8 @@ struct SttLink {
 #[derive(Default)]
 struct Utterance {
     finals: Vec<String>,
+    /// The recogniser's latest hypothesis of the words after the finals.
+    interim: String,
     /// When the caller stopped speaking, as the VAD saw it.
     speech_ended_at: Option<Instant>,
 }
@@ -75,39 +78,6 @@ struct ActiveReply {
     first_frame_at: Option<Instant>,
 }
 
-/// A 16-bit stereo recording at the channel rate, each side placed at the time its audio was
-/// heard, so the two stay aligned.
-struct Recorder {
-    start: Instant,
-    rate_hz: u32,
-    max_samples: usize,
-    caller: Vec<i16>,
-    agent: Vec<i16>,
-}
-
-impl Recorder {
-    fn position(&self, at: Instant) -> usize {
-        let elapsed = at.saturating_duration_since(self.start);
-        usize::try_from(elapsed.as_micros() * u128::from(self.rate_hz) / 1_000_000)
-            .unwrap_or(usize::MAX)
-    }
-
-    /// Caller audio that has just arrived (it ends now); agent audio that starts playing now.
-    fn add(&mut self, caller: bool, samples: &[i16], now: Instant) {
-        let now_at = self.position(now);
-        let (track, start) = if caller {
-            (&mut self.caller, now_at.saturating_sub(samples.len()))
-        } else {
-            (&mut self.agent, now_at)
-        };
-        if track.len() < start {
-            track.resize(start.min(self.max_samples), 0);
-        }
-        let room = self.max_samples.saturating_sub(track.len());
-        track.extend_from_slice(&samples[..samples.len().min(room)]);
-    }
-}
-
 /// What woke the loop.
 enum Wake {
     Shutdown,
@@ -118,6 +88,7 @@ enum Wake {
     Playout(Option<Playout>),
     FrameDue,
     MarksOverdue,
+    JudgeInterruption,
     Silence,
 }
 
@@ -146,6 +117,11 @@ pub(super) struct Driver {
     stt_dropped_frames: u64,
 
     utterance: Utterance,
+    /// Where the VAD's current stretch of caller speech began, while it hears one.
+    vad_speaking_since: Option<Instant>,
+    backchannel: Backchannel,
+    /// Caller speech over the agent, being judged; the agent's audio is paused meanwhile.
+    interruption: Option<Interruption>,
     reply: Option<ActiveReply>,
     replies: u64,
     tracker: MarkTracker,
@@ -198,18 +174,12 @@ impl Driver {
         let vad = Vad::new(rate, config.vad.clone())?;
         let vad_framer = Framer::new(rate)?;
         let now = Instant::now();
-        let recorder = config.record_max.map(|max| Recorder {
-            start: now,
-            rate_hz: rate,
-            max_samples: usize::try_from(max.as_secs().saturating_mul(u64::from(rate)))
-                .unwrap_or(usize::MAX),
-            caller: Vec::new(),
-            agent: Vec::new(),
-        });
+        let recorder = config.record_max.map(|max| Recorder::new(now, rate, max));
         let (state, opening) = match conversation.opening {
             Opening::Greet => (ConversationState::default(), Some(ReplyJob::Open)),
             Opening::Resume { state, say } => (state, say.map(ReplyJob::Say)),
         };
+        let backchannel = Backchannel::new(&config.turn_taking.backchannel_words);
         Ok(Self {
             config,
             stt_port: ports.stt,
@@ -231,6 +201,9 @@ impl Driver {
             stt_backoff: STT_RETRY_FIRST,
             stt_dropped_frames: 0,
             utterance: Utterance::default(),
+            vad_speaking_since: None,
+            backchannel,
+            interruption: None,
             reply: None,
             replies: 0,
             tracker: MarkTracker::new(),
@@ -262,18 +235,25 @@ impl Driver {
     }
 
     async fn next_wake(&mut self) -> Wake {
+        // While an interruption is judged, the agent's audio waits: no frame, no playout item.
+        let paused = self.interruption.is_some();
         let frame_due = self
             .pending_frame
             .as_ref()
+            .filter(|_| !paused)
             .map(|_| sleep_until(Instant::from_std(self.pacer.next_deadline())));
         let silence = match (&self.reply, self.silence_deadline) {
             (None, Some(deadline)) => Some(sleep_until(deadline)),
             _ => None,
         };
         let playout = match (&mut self.reply, &self.pending_frame) {
-            (Some(reply), None) => reply.playout.as_mut().map(mpsc::Receiver::recv),
+            (Some(reply), None) if !paused => reply.playout.as_mut().map(mpsc::Receiver::recv),
             _ => None,
         };
+        let judge = self
+            .interruption
+            .as_ref()
+            .map(|pending| sleep_until(pending.next_check(&self.config.turn_taking)));
         tokio::select! {
             biased;
             () = shutdown_signalled(&mut self.io.shutdown) => Wake::Shutdown,
@@ -285,7 +265,8 @@ impl Driver {
             () = maybe(self.stt_retry_at.map(sleep_until)) => Wake::SttRetry,
             () = maybe(frame_due) => Wake::FrameDue,
             item = maybe(playout) => Wake::Playout(item),
-            () = maybe(self.marks_deadline.map(sleep_until)) => Wake::MarksOverdue,
+            () = maybe(self.marks_deadline.filter(|_| !paused).map(sleep_until)) => Wake::MarksOverdue,
+            () = maybe(judge) => Wake::JudgeInterruption,
             () = maybe(silence) => Wake::Silence,
         }
     }
@@ -337,6 +318,7 @@ impl Driver {
                 }
                 self.settle_if_played().await;
             }
+            Wake::JudgeInterruption => self.judge_interruption(false).await,
             Wake::Silence => self.end = Some(SessionEnd::SilenceTimeout),
         }
     }
@@ -410,17 +392,34 @@ impl Driver {
         // The frame goes to the recogniser first, so a finalize asked for below covers it.
         self.feed_stt();
         for (event, frames_seen) in events {
+            // Events name the frame the change happened at; place it in time.
+            let at = |frame: u64| {
+                now - Duration::from_millis(
+                    frames_seen
+                        .saturating_sub(frame)
+                        .saturating_mul(u64::from(FRAME_MS)),
+                )
+            };
             match event {
-                VadEvent::SpeechStarted { .. } => self.on_caller_speech().await,
+                VadEvent::SpeechStarted { frame } => {
+                    let started = at(frame);
+                    self.vad_speaking_since = Some(started);
+                    if let Some(pending) = &mut self.interruption {
+                        pending.speech_started(started);
+                    }
+                    self.on_caller_speech().await;
+                }
                 VadEvent::SpeechEnded { frame } => {
-                    let silent = Duration::from_millis(
-                        frames_seen
-                            .saturating_sub(frame)
-                            .saturating_mul(u64::from(FRAME_MS)),
-                    );
-                    self.utterance.speech_ended_at = Some(now - silent);
+                    let ended = at(frame);
+                    self.vad_speaking_since = None;
+                    if let Some(pending) = &mut self.interruption {
+                        pending.speech_ended(ended);
+                    }
+                    self.utterance.speech_ended_at = Some(ended);
                     self.finalize_stt();
-                    if !self.utterance.finals.is_empty() {
+                    if self.utterance.finals.is_empty() {
+                        self.judge_interruption(true).await;
+                    } else {
                         self.end_turn().await;
                     }
                 }
@@ -471,15 +470,19 @@ impl Driver {
         match event {
             SttEvent::SpeechStarted => self.on_caller_speech().await,
             SttEvent::Interim { text } => {
-                if !text.trim().is_empty() {
-                    self.on_caller_speech().await;
+                let text = text.trim();
+                if !text.is_empty() {
+                    text.clone_into(&mut self.utterance.interim);
+                    self.on_caller_words().await;
                 }
             }
             SttEvent::Final { text, speech_final } => {
                 let text = text.trim();
                 if !text.is_empty() {
-                    self.on_caller_speech().await;
+                    // The final settles the words the interim guessed at.
+                    self.utterance.interim.clear();
                     self.utterance.finals.push(text.to_owned());
+                    self.on_caller_words().await;
                 }
                 if speech_final {
                     self.end_turn().await;
@@ -489,25 +492,118 @@ impl Driver {
         }
     }
 
-    /// The caller is speaking: while the agent talks, that is a barge-in.
+    /// The words of the utterance so far: its finals and the latest interim after them.
+    fn utterance_words(&self) -> Vec<String> {
+        let mut words: Vec<String> = self
+            .utterance
+            .finals
+            .iter()
+            .flat_map(|text| interruption::words(text))
+            .collect();
+        words.extend(interruption::words(&self.utterance.interim));
+        words
+    }
+
+    /// The recogniser heard words. Backchannel words alone do not begin an interruption: the
+    /// caller is listening, not taking the turn.
+    async fn on_caller_words(&mut self) {
+        if self.interruption.is_none()
+            && self.reply.is_some()
+            && self.backchannel.covers(&self.utterance_words())
+        {
+            self.arm_silence();
+            return;
+        }
+        self.on_caller_speech().await;
+    }
+
+    /// The caller is speaking: while the agent talks, that may be an interruption. The agent's
+    /// audio pauses while it is judged.
     async fn on_caller_speech(&mut self) {
         self.arm_silence();
-        if self.reply.is_some() {
-            self.barge_in().await;
+        if self.reply.is_some() && self.interruption.is_none() {
+            self.interruption = Some(Interruption::begin(Instant::now(), self.vad_speaking_since));
+            // The audio will not play while paused: its marks cannot be overdue.
+            self.marks_deadline = None;
+        }
+        self.judge_interruption(false).await;
+    }
+
+    /// Judges the interruption being considered, if any, as of now; `over` says the caller's
+    /// utterance has ended.
+    async fn judge_interruption(&mut self, over: bool) {
+        let Some(pending) = &self.interruption else {
+            return;
+        };
+        let words = self.utterance_words();
+        let heard = Heard {
+            words: &words,
+            over,
+        };
+        match pending.judge(
+            &self.config.turn_taking,
+            &self.backchannel,
+            heard,
+            Instant::now(),
+        ) {
+            Verdict::Wait => {}
+            Verdict::Confirm => self.barge_in().await,
+            Verdict::Resume => self.resume().await,
         }
     }
 
-    /// The caller finished an utterance: answer it.
+    /// The interruption was false: play on from where the audio paused.
+    async fn resume(&mut self) {
+        if self.interruption.take().is_none() {
+            return;
+        }
+        tracing::debug!("not an interruption; the agent plays on");
+        // A new paced stream from the held frame, rather than a burst to catch up.
+        self.pacer.restart(Instant::now().into_std());
+        self.settle_if_played().await;
+    }
+
+    /// The caller finished an utterance: answer it. Said over the agent, it is answered only if
+    /// it interrupts (see the module documentation); else it is kept in the transcript alone.
     async fn end_turn(&mut self) {
         let decided_at = Instant::now();
-        let utterance = std::mem::take(&mut self.utterance);
-        let text = utterance.finals.join(" ");
-        if text.is_empty() {
+        if self.utterance.finals.is_empty() {
+            // Nothing settled yet: the recogniser's words may still come.
+            self.judge_interruption(true).await;
             return;
         }
         if self.reply.is_some() {
+            let spoke = self
+                .interruption
+                .as_ref()
+                .map_or(Duration::ZERO, |pending| pending.spoke_for(decided_at));
+            let words = self.utterance_words();
+            let heard = Heard {
+                words: &words,
+                over: true,
+            };
+            let verdict = interruption::judge_words(
+                &self.config.turn_taking,
+                &self.backchannel,
+                heard,
+                spoke,
+            );
+            if verdict != Verdict::Confirm {
+                let utterance = std::mem::take(&mut self.utterance);
+                self.emit_line(TranscriptLine {
+                    speaker: Who::Customer,
+                    text: utterance.finals.join(" "),
+                    interrupted: false,
+                    latency: None,
+                })
+                .await;
+                self.resume().await;
+                return;
+            }
             self.barge_in().await;
         }
+        let utterance = std::mem::take(&mut self.utterance);
+        let text = utterance.finals.join(" ");
         self.emit_line(TranscriptLine {
             speaker: Who::Customer,
             text: text.clone(),
@@ -620,7 +716,7 @@ impl Driver {
             return;
         }
         if self.tracker.pending_marks().next().is_some() {
-            if self.marks_deadline.is_none() {
+            if self.marks_deadline.is_none() && self.interruption.is_none() {
                 // The audio sent so far has played by the pacer's next deadline (it paces in
                 // real time); a reply without audio is due at once.
                 let played_by = Instant::from_std(self.pacer.next_deadline()).max(Instant::now());
@@ -632,6 +728,8 @@ impl Driver {
         let Some(reply) = self.reply.take() else {
             return;
         };
+        // Every mark came back: the caller heard it all, whatever they said over its end.
+        self.interruption = None;
         let latency = self.latency_of(&reply);
         let spoken = reply.text.spoken();
         match reply.done {
@@ -679,6 +777,7 @@ impl Driver {
     /// The caller spoke over the agent: stop the reply, clear the queued audio, and keep in the
     /// history only the sentences whose marks came back.
     async fn barge_in(&mut self) {
+        self.interruption = None;
         let Some(mut reply) = self.reply.take() else {
             return;
         };
@@ -796,11 +895,7 @@ impl Driver {
             .outbound
             .send(OutboundEvent::Ended(end.clone()))
             .await;
-        let recording = self.recorder.as_ref().and_then(|recorder| {
-            write_wav_stereo(&recorder.caller, &recorder.agent, recorder.rate_hz)
-                .map_err(|error| tracing::warn!(%error, "could not write the call recording"))
-                .ok()
-        });
+        let recording = self.recorder.as_ref().and_then(Recorder::wav);
         SessionOutcome {
             end,
             state: self.state,

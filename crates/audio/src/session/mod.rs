@@ -16,14 +16,28 @@
 //! # What was heard
 //!
 //! The far end queues the audio it is sent, so the session places a mark after each sentence and
-//! counts a sentence as heard only once the channel echoes its mark. When the caller barges in,
-//! the queued audio is cleared and the conversation history keeps the sentences whose marks came
-//! back, nothing of the sentence that was playing. A reply cut off before its model finished
-//! keeps the caller's words and the heard part of the reply, but a call flow does not advance
-//! past the node it was on.
+//! counts a sentence as heard only once the channel echoes its mark (or, for a channel that does
+//! not echo them, once the audio has had time to play plus [`VoiceSessionConfig::mark_grace`]).
+//! When the caller barges in, the queued audio is cleared and the conversation history keeps the
+//! sentences whose marks came back, nothing of the sentence that was playing. A reply cut off
+//! before its model finished keeps the caller's words and the heard part of the reply, but a call
+//! flow does not advance past the node it was on.
+//!
+//! # Interruptions
+//!
+//! Caller speech while the agent talks first only pauses the agent's audio. The interruption is
+//! confirmed (and the reply cut as above) once the caller has said enough words that are not all
+//! backchannel words, or spoken long enough; it is judged false, and the agent plays on where it
+//! paused, when the caller's utterance ends as backchannel ("uh-huh", "okay") or too short, or
+//! when nothing confirms it in time (see [`TurnTaking`]). Backchannel utterances appear in the
+//! transcript as the caller's lines, but never reach the conversation engine: they are not
+//! turns, and the reply they were said over goes on.
 
 mod driver;
+mod interruption;
+mod recorder;
 mod speaker;
+mod turn_taking;
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +57,8 @@ use crate::chunker::DEFAULT_MIN_CHARS;
 use crate::codec::mulaw;
 use crate::pcm::{i16_to_pcm16le_into, pcm16le_to_i16_into};
 use crate::vad::VadConfig;
+
+pub use turn_taking::{DEFAULT_BACKCHANNEL_WORDS, TurnTaking};
 
 /// The audio format of a channel's media stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +223,8 @@ pub struct VoiceSessionConfig {
     pub stt: SttConfig,
     /// The local voice activity detector, which catches barge-in and the end of speech.
     pub vad: VadConfig,
+    /// What counts as an interruption, and what the agent says to fill or end a silence.
+    pub turn_taking: TurnTaking,
     /// Sentences shorter than this are joined to the next before synthesis.
     pub min_sentence_chars: usize,
     /// Frames of synthesised audio ready ahead of the pacer (a bound on memory and on the work
@@ -234,6 +252,7 @@ impl Default for VoiceSessionConfig {
             speed: 1.0,
             stt: SttConfig::default(),
             vad: VadConfig::default(),
+            turn_taking: TurnTaking::default(),
             min_sentence_chars: DEFAULT_MIN_CHARS,
             playout_buffer_frames: 25,
             stt_buffer_frames: 50,
