@@ -1,27 +1,25 @@
 //! The session's main loop: one task that owns the call's state and waits, with
-//! `tokio::select!`, on shutdown, inbound frames, speech-to-text events, the reply being spoken,
-//! the next frame's deadline and the silence timeout. Work that may block (opening a
-//! speech-to-text stream, feeding it audio, producing a reply) runs in tasks this loop owns
-//! through [`TaskGuard`]s, so none outlives it.
+//! `tokio::select!`, on shutdown, inbound frames, speech-to-text, the reply being spoken, the
+//! next frame's deadline and its timers. Work that may block (opening a speech-to-text stream,
+//! feeding it audio, producing a reply) runs in tasks this loop owns through [`TaskGuard`]s, so
+//! none outlives it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use switchboard_domain::call::Speaker as Who;
 use switchboard_domain::conversation::{
     CallContext, ConversationEngine, ConversationState, EndReason,
 };
-use switchboard_domain::ports::{
-    ChatMessage, ChatRole, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent,
-    SttEvents, SttStream, TextToSpeech,
-};
+use switchboard_domain::ports::{ChatMessage, ChatRole, SpeechRequest, SttEvent, TextToSpeech};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::interruption::{self, Backchannel, Heard, Interruption, Verdict};
+use super::recogniser::{self, Recogniser};
 use super::recorder::Recorder;
-use super::speaker::{Playout, Produced, ReplyJob, ReplyText, Speaker, TaskGuard};
+use super::speaker::{Playout, Produced, ReplyJob, ReplyText, Speaker};
+use super::tasks::{TaskGuard, maybe};
 use super::{
     ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
     SessionOutcome, SessionPorts, TranscriptLine, VoiceLatency, VoiceSessionConfig,
@@ -29,30 +27,7 @@ use super::{
 use crate::AudioError;
 use crate::frame::{FRAME_MS, Framer};
 use crate::pacing::{FRAME_DURATION, FramePacer, MarkTracker};
-use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
-use crate::resample::StreamResampler;
 use crate::vad::{Vad, VadEvent};
-
-/// The first wait before reopening a dropped speech-to-text stream; it doubles up to the cap.
-const STT_RETRY_FIRST: Duration = Duration::from_millis(250);
-const STT_RETRY_MAX: Duration = Duration::from_secs(5);
-/// How long closing the speech-to-text stream may take when the call ends.
-const STT_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// What the feeder task passes to the speech-to-text sink, in order.
-enum SttCommand {
-    Audio(Vec<i16>),
-    /// The caller stopped speaking (as the local VAD heard it): ask the recogniser to settle
-    /// what it has, so the final transcript comes without waiting for its own endpointing.
-    Finalize,
-}
-
-/// An open speech-to-text stream: audio goes to the feeder task, which owns the sink.
-struct SttLink {
-    audio: mpsc::Sender<SttCommand>,
-    events: SttEvents,
-    feeder: TaskGuard<()>,
-}
 
 /// The caller's utterance being collected.
 #[derive(Default)]
@@ -82,9 +57,7 @@ struct ActiveReply {
 enum Wake {
     Shutdown,
     Inbound(Option<InboundFrame>),
-    Stt(Option<Result<SttEvent, SpeechError>>),
-    SttOpened(Result<SttStream, SpeechError>),
-    SttRetry,
+    Recogniser(recogniser::Wake),
     Playout(Option<Playout>),
     FrameDue,
     MarksOverdue,
@@ -94,7 +67,6 @@ enum Wake {
 
 pub(super) struct Driver {
     config: VoiceSessionConfig,
-    stt_port: Arc<dyn SpeechToText>,
     tts: Arc<dyn TextToSpeech>,
     engine: ConversationEngine,
     context: CallContext,
@@ -103,18 +75,10 @@ pub(super) struct Driver {
     io: SessionIo,
 
     decoded: Vec<i16>,
-    /// The decoded frame as floats, the resampler's input; kept to reuse its allocation.
-    caller_f32: Vec<f32>,
-    floats: Vec<f32>,
-    to_stt: StreamResampler,
     vad: Vad,
     vad_framer: Framer<i16>,
 
-    stt: Option<SttLink>,
-    stt_opening: Option<TaskGuard<Result<SttStream, SpeechError>>>,
-    stt_retry_at: Option<Instant>,
-    stt_backoff: Duration,
-    stt_dropped_frames: u64,
+    recogniser: Recogniser,
 
     utterance: Utterance,
     /// Where the VAD's current stretch of caller speech began, while it hears one.
@@ -134,15 +98,6 @@ pub(super) struct Driver {
     transcript: Vec<TranscriptLine>,
     recorder: Option<Recorder>,
     end: Option<SessionEnd>,
-}
-
-/// Waits on an optional future; forever when there is none, so a `select!` branch without work
-/// never fires.
-async fn maybe<F: std::future::Future>(future: Option<F>) -> F::Output {
-    match future {
-        Some(future) => future.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Resolves when shutdown is signalled; never when the signal's sender is gone without
@@ -170,7 +125,12 @@ impl Driver {
                 "session buffers must hold at least one frame".to_owned(),
             ));
         }
-        let to_stt = StreamResampler::new(rate, config.stt.sample_rate_hz)?;
+        let recogniser = Recogniser::new(
+            ports.stt,
+            config.stt.clone(),
+            rate,
+            config.stt_buffer_frames,
+        )?;
         let vad = Vad::new(rate, config.vad.clone())?;
         let vad_framer = Framer::new(rate)?;
         let now = Instant::now();
@@ -182,7 +142,6 @@ impl Driver {
         let backchannel = Backchannel::new(&config.turn_taking.backchannel_words);
         Ok(Self {
             config,
-            stt_port: ports.stt,
             tts: ports.tts,
             engine: conversation.engine,
             context: conversation.context,
@@ -190,16 +149,9 @@ impl Driver {
             state,
             io,
             decoded: Vec::new(),
-            caller_f32: Vec::new(),
-            floats: Vec::new(),
-            to_stt,
             vad,
             vad_framer,
-            stt: None,
-            stt_opening: None,
-            stt_retry_at: None,
-            stt_backoff: STT_RETRY_FIRST,
-            stt_dropped_frames: 0,
+            recogniser,
             utterance: Utterance::default(),
             vad_speaking_since: None,
             backchannel,
@@ -222,7 +174,7 @@ impl Driver {
     }
 
     pub(super) async fn run(mut self) -> SessionOutcome {
-        self.open_stt();
+        self.recogniser.open();
         match self.opening.take() {
             Some(job) => self.start_reply(job, None),
             None => self.arm_silence(),
@@ -258,11 +210,7 @@ impl Driver {
             biased;
             () = shutdown_signalled(&mut self.io.shutdown) => Wake::Shutdown,
             frame = self.io.inbound.recv() => Wake::Inbound(frame),
-            event = maybe(self.stt.as_mut().map(|link| link.events.next())) => Wake::Stt(event),
-            opened = maybe(self.stt_opening.as_mut()) => Wake::SttOpened(
-                opened.unwrap_or_else(|error| Err(SpeechError::Unavailable(error.to_string()))),
-            ),
-            () = maybe(self.stt_retry_at.map(sleep_until)) => Wake::SttRetry,
+            wake = self.recogniser.next() => Wake::Recogniser(wake),
             () = maybe(frame_due) => Wake::FrameDue,
             item = maybe(playout) => Wake::Playout(item),
             () = maybe(self.marks_deadline.filter(|_| !paused).map(sleep_until)) => Wake::MarksOverdue,
@@ -284,28 +232,10 @@ impl Driver {
                 tracing::debug!(dtmf.key = %key, "caller pressed a key");
                 self.arm_silence();
             }
-            Wake::Stt(Some(Ok(event))) => self.on_stt(event).await,
-            Wake::Stt(Some(Err(error))) => {
-                tracing::warn!(%error, "speech-to-text stream failed; reopening it");
-                self.stt_dropped();
-            }
-            Wake::Stt(None) => {
-                tracing::warn!("speech-to-text stream ended; reopening it");
-                self.stt_dropped();
-            }
-            Wake::SttOpened(result) => {
-                self.stt_opening = None;
-                match result {
-                    Ok(stream) => self.attach_stt(stream),
-                    Err(error) => {
-                        tracing::warn!(%error, "could not open speech-to-text; retrying");
-                        self.schedule_stt_retry();
-                    }
+            Wake::Recogniser(wake) => {
+                if let Some(event) = self.recogniser.handle(wake) {
+                    self.on_stt(event).await;
                 }
-            }
-            Wake::SttRetry => {
-                self.stt_retry_at = None;
-                self.open_stt();
             }
             Wake::Playout(item) => self.on_playout(item).await,
             Wake::FrameDue => self.send_frame().await,
@@ -323,53 +253,7 @@ impl Driver {
         }
     }
 
-    // ---- speech-to-text -------------------------------------------------------------------
-
-    fn open_stt(&mut self) {
-        let port = Arc::clone(&self.stt_port);
-        let config: SttConfig = self.config.stt.clone();
-        self.stt_opening = Some(TaskGuard::spawn(async move { port.open(config).await }));
-    }
-
-    fn attach_stt(&mut self, stream: SttStream) {
-        let SttStream { mut sink, events } = stream;
-        let (audio, mut commands) = mpsc::channel(self.config.stt_buffer_frames);
-        let feeder = TaskGuard::spawn(async move {
-            while let Some(command) = commands.recv().await {
-                let sent = match command {
-                    SttCommand::Audio(samples) => sink.send_audio(&samples).await,
-                    SttCommand::Finalize => sink.finalize().await,
-                };
-                if let Err(error) = sent {
-                    // The event stream reports the drop; the driver reopens from there.
-                    tracing::warn!(%error, "sending to speech-to-text failed");
-                    return;
-                }
-            }
-            // The driver closed the channel: the call is over.
-            if let Err(error) = sink.close().await {
-                tracing::debug!(%error, "closing speech-to-text failed");
-            }
-        });
-        self.stt = Some(SttLink {
-            audio,
-            events,
-            feeder,
-        });
-        self.stt_backoff = STT_RETRY_FIRST;
-        // A new stream starts at a fresh point in time: do not carry half an old chunk over.
-        self.to_stt.reset();
-    }
-
-    fn stt_dropped(&mut self) {
-        self.stt = None;
-        self.schedule_stt_retry();
-    }
-
-    fn schedule_stt_retry(&mut self) {
-        self.stt_retry_at = Some(Instant::now() + self.stt_backoff);
-        self.stt_backoff = (self.stt_backoff * 2).min(STT_RETRY_MAX);
-    }
+    // ---- the caller ------------------------------------------------------------------------
 
     async fn on_audio(&mut self, bytes: &[u8]) {
         let now = Instant::now();
@@ -390,7 +274,7 @@ impl Driver {
                 Err(error) => tracing::warn!(%error, "voice activity detection failed"),
             });
         // The frame goes to the recogniser first, so a finalize asked for below covers it.
-        self.feed_stt();
+        self.recogniser.feed(&self.decoded);
         for (event, frames_seen) in events {
             // Events name the frame the change happened at; place it in time.
             let at = |frame: u64| {
@@ -416,52 +300,13 @@ impl Driver {
                         pending.speech_ended(ended);
                     }
                     self.utterance.speech_ended_at = Some(ended);
-                    self.finalize_stt();
+                    self.recogniser.finalize();
                     if self.utterance.finals.is_empty() {
                         self.judge_interruption(true).await;
                     } else {
                         self.end_turn().await;
                     }
                 }
-            }
-        }
-    }
-
-    /// Asks the recogniser to settle the caller's words now. Like audio, the request never
-    /// waits: if the feeder is backed up, the recogniser's own endpointing still ends the turn.
-    fn finalize_stt(&mut self) {
-        if let Some(link) = &self.stt
-            && link.audio.try_send(SttCommand::Finalize).is_err()
-        {
-            tracing::debug!("speech-to-text is backed up; not asking it to finalize");
-        }
-    }
-
-    fn feed_stt(&mut self) {
-        let Some(link) = &self.stt else {
-            return;
-        };
-        self.floats.clear();
-        self.caller_f32.clear();
-        self.caller_f32
-            .extend(self.decoded.iter().map(|&s| i16_sample_to_f32(s)));
-        if let Err(error) = self.to_stt.process_into(&self.caller_f32, &mut self.floats) {
-            tracing::warn!(%error, "resampling caller audio failed");
-            return;
-        }
-        if self.floats.is_empty() {
-            return;
-        }
-        let samples = self.floats.iter().map(|&s| f32_sample_to_i16(s)).collect();
-        // Never wait on the recogniser here: a stalled provider must not stall the agent's
-        // audio. Frames it cannot take are dropped and counted.
-        if link.audio.try_send(SttCommand::Audio(samples)).is_err() {
-            self.stt_dropped_frames += 1;
-            if self.stt_dropped_frames.is_power_of_two() {
-                tracing::warn!(
-                    stt.dropped_frames = self.stt_dropped_frames,
-                    "speech-to-text is not keeping up; dropping caller audio"
-                );
             }
         }
     }
@@ -882,13 +727,7 @@ impl Driver {
                 self.cut_reply(reply, true).await;
             }
         }
-        self.stt_opening = None;
-        if let Some(link) = self.stt.take() {
-            // Closing the audio channel lets the feeder close the stream; give it a moment.
-            drop(link.audio);
-            drop(link.events);
-            let _ = tokio::time::timeout(STT_CLOSE_GRACE, link.feeder).await;
-        }
+        self.recogniser.close().await;
         let end = self.end.clone().unwrap_or(SessionEnd::Hangup);
         let _ = self
             .io

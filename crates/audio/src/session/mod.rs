@@ -35,8 +35,10 @@
 
 mod driver;
 mod interruption;
+mod recogniser;
 mod recorder;
 mod speaker;
+mod tasks;
 mod turn_taking;
 
 #[cfg(test)]

@@ -7,10 +7,7 @@
 //! are dropped with it, which cancels them at the providers.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use futures_util::StreamExt as _;
 use switchboard_domain::conversation::{
@@ -18,7 +15,6 @@ use switchboard_domain::conversation::{
 };
 use switchboard_domain::ports::{AudioStream, SpeechRequest, TextToSpeech};
 use tokio::sync::{Notify, mpsc};
-use tokio::task::{JoinError, JoinHandle};
 use tokio::time::Instant;
 
 use super::ChannelFormat;
@@ -31,29 +27,6 @@ use crate::chunker::{Sentence, SentenceChunker};
 use crate::frame::Framer;
 use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
 use crate::resample::StreamResampler;
-
-/// A spawned task that is aborted when this guard is dropped, so no task outlives its owner.
-pub(super) struct TaskGuard<T>(JoinHandle<T>);
-
-impl<T: Send + 'static> TaskGuard<T> {
-    pub(super) fn spawn(future: impl Future<Output = T> + Send + 'static) -> Self {
-        Self(tokio::spawn(future))
-    }
-}
-
-impl<T> Drop for TaskGuard<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for TaskGuard<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
 
 /// What produces a reply's text.
 #[derive(Debug, Clone)]

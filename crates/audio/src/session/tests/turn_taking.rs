@@ -1,0 +1,112 @@
+//! Turn-taking: interruptions judged before the agent stops, fillers, silence check-ins and
+//! keypad entries.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+
+// ---- interruptions ----------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn backchannel_words_neither_interrupt_nor_become_a_turn() {
+    let (mut call, first) = answering(Setup::new(&[GREETING, ANSWER])).await;
+    call.stt_event(SttEvent::SpeechStarted).await;
+    call.stt_event(SttEvent::Interim {
+        text: "uh-huh".into(),
+    })
+    .await;
+    assert_quiet(&mut call, Duration::from_millis(200)).await;
+    call.stt_event(SttEvent::Final {
+        text: "Uh-huh.".into(),
+        speech_final: true,
+    })
+    .await;
+    let rest = call.until(true, is_agent_line).await;
+    assert!(!rest.contains(&OutboundEvent::Clear));
+    assert_eq!(customer_lines(&rest), ["Uh-huh."], "kept in the transcript");
+    assert_eq!(frames(&first) + frames(&rest), 30, "the whole reply played");
+    let reply = line(rest.last().unwrap());
+    assert_eq!(reply.text, ANSWER);
+    assert!(!reply.interrupted);
+
+    let model = Arc::clone(&call.model);
+    let (outcome, _) = call.hang_up().await;
+    assert_eq!(model.cancelled.load(Ordering::SeqCst), 0);
+    assert_eq!(outcome.state.caller_turns, 1, "a backchannel is not a turn");
+    assert_eq!(
+        roles(&outcome.state),
+        [
+            (ChatRole::Assistant, GREETING.to_owned()),
+            (ChatRole::User, "I'd like a table for two".to_owned()),
+            (ChatRole::Assistant, ANSWER.to_owned()),
+        ]
+    );
+    let speakers: Vec<_> = outcome.transcript.iter().map(|l| l.speaker).collect();
+    assert_eq!(
+        speakers,
+        [Who::Agent, Who::Customer, Who::Customer, Who::Agent]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unconfirmed_interruption_resumes_where_it_paused() {
+    let (mut call, first) = answering(Setup::new(&[GREETING, ANSWER])).await;
+    // A cough: the recogniser hears speech start, and then nothing.
+    let paused_at = Instant::now();
+    call.stt_event(SttEvent::SpeechStarted).await;
+    let resumed = call
+        .until(false, |e| matches!(e, OutboundEvent::Audio(_)))
+        .await;
+    assert_eq!(resumed.len(), 1, "nothing was sent while paused");
+    assert_eq!(
+        Instant::now() - paused_at,
+        TurnTaking::default().false_interruption_timeout
+    );
+    // Paced afresh from the frame that was held.
+    let rest = call.until(true, is_agent_line).await;
+    let times = &call.frame_times[call.frame_times.len() - frames(&rest) - 1..];
+    for pair in times[..5].windows(2) {
+        assert_eq!(pair[1] - pair[0], Duration::from_millis(20));
+    }
+    assert_eq!(
+        frames(&first) + 1 + frames(&rest),
+        30,
+        "nothing was skipped"
+    );
+    let reply = line(rest.last().unwrap());
+    assert_eq!(reply.text, ANSWER);
+    assert!(!reply.interrupted);
+    call.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn speech_longer_than_the_minimum_confirms_an_interruption() {
+    let (mut call, _) = answering(Setup::new(&[GREETING, ANSWER])).await;
+    let audio = caller_audio(&call, Duration::from_secs(2), Duration::ZERO);
+    // The tone follows 100 ms of silence; its first frame holds the 20 ms before it arrives.
+    let speech_from = Instant::now() + Duration::from_millis(80);
+    call.until(false, |e| *e == OutboundEvent::Clear).await;
+    assert_eq!(
+        Instant::now() - speech_from,
+        TurnTaking::default().min_interruption
+    );
+    audio.abort();
+    call.hang_up().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_few_words_do_not_interrupt() {
+    let mut setup = Setup::new(&[GREETING, ANSWER]);
+    setup.config.turn_taking.min_interruption_words = 3;
+    let (mut call, _) = answering(setup).await;
+    call.stt_event(SttEvent::Final {
+        text: "No thanks".into(),
+        speech_final: true,
+    })
+    .await;
+    let rest = call.until(true, is_agent_line).await;
+    assert!(!rest.contains(&OutboundEvent::Clear));
+    assert_eq!(customer_lines(&rest), ["No thanks"]);
+    assert_eq!(line(rest.last().unwrap()).text, ANSWER);
+    call.hang_up().await;
+}
