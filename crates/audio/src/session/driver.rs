@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep_until};
 use super::interruption::{self, Backchannel, Heard, Interruption, Verdict};
 use super::recogniser::{self, Recogniser};
 use super::recorder::Recorder;
-use super::speaker::{Playout, Produced, ReplyJob, ReplyText, Speaker};
+use super::speaker::{Filler, Playout, Produced, ReplyJob, ReplyText, Speaker};
 use super::tasks::{TaskGuard, maybe};
 use super::{
     ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
@@ -484,6 +484,7 @@ impl Driver {
             reply_number: self.replies,
             text: Arc::clone(&text),
             playout: playout_tx,
+            filler: self.filler_for(&job),
         };
         let task = TaskGuard::spawn(speaker.run(job.clone()));
         self.reply = Some(ActiveReply {
@@ -495,6 +496,18 @@ impl Driver {
             turn,
             first_frame_at: None,
         });
+    }
+
+    /// The filler for a reply the engine produces (fixed lines call no tools).
+    fn filler_for(&self, job: &ReplyJob) -> Option<Filler> {
+        let rules = &self.config.turn_taking;
+        match job {
+            ReplyJob::Open | ReplyJob::Answer(_) => rules.filler_after.map(|after| Filler {
+                after,
+                line: rules.filler_line.clone(),
+            }),
+            ReplyJob::Say(_) => None,
+        }
     }
 
     async fn on_playout(&mut self, item: Option<Playout>) {

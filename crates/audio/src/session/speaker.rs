@@ -5,28 +5,33 @@
 //!
 //! The driver cancels a reply by dropping its task: the model stream and the synthesis stream
 //! are dropped with it, which cancels them at the providers.
+//!
+//! While the engine waits on a tool, nothing is said; if that silence lasts long enough, the
+//! speaker slips a short filler line into the queue of sentences, once per reply. The filler is
+//! heard but is not part of the reply's text: its mark does not advance what counts as heard,
+//! and it is not kept in the conversation history.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::StreamExt as _;
 use switchboard_domain::conversation::{
-    CallContext, ConversationEngine, ConversationError, ConversationState, Reply,
+    CallContext, ConversationEngine, ConversationError, ConversationState, Reply, ReplyEvent,
 };
 use switchboard_domain::ports::{AudioStream, SpeechRequest, TextToSpeech};
 use tokio::sync::{Notify, mpsc};
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant, sleep_until};
 
 use super::ChannelFormat;
+use crate::chunker::{Sentence, SentenceChunker};
+use crate::frame::Framer;
+use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
+use crate::resample::StreamResampler;
 
 /// The most text one reply may stream, in bytes: about an hour of speech. The engine's own
 /// limits bound a reply well below this (each of its model rounds by the agent's `max_tokens`,
 /// flow lines by the flow's text limits); this cap holds whatever the engine does.
 const MAX_REPLY_BYTES: usize = 64 * 1024;
-use crate::chunker::{Sentence, SentenceChunker};
-use crate::frame::Framer;
-use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
-use crate::resample::StreamResampler;
 
 /// What produces a reply's text.
 #[derive(Debug, Clone)]
@@ -66,7 +71,11 @@ pub(super) struct Produced {
 #[derive(Default)]
 pub(super) struct ReplyText {
     inner: Mutex<ReplyInner>,
+    /// A sentence was queued, or the text finished.
     ready: Notify,
+    /// A token came, a tool started or finished, or the text finished: the filler's wait
+    /// changes.
+    activity: Notify,
 }
 
 #[derive(Default)]
@@ -81,6 +90,15 @@ struct ReplyInner {
     finished: bool,
     /// Text was dropped for exceeding [`MAX_REPLY_BYTES`].
     truncated: bool,
+    /// Where the chunker's offsets start in `spoken`: it restarts at each tool call.
+    chunk_base: usize,
+    /// Where the last queued sentence ends in `spoken`.
+    queued_end: usize,
+    /// Tool calls running now.
+    tools_running: u32,
+    /// The last token or tool start: the filler counts its wait from there.
+    quiet_since: Option<Instant>,
+    filler_said: bool,
     first_token_at: Option<Instant>,
     first_audio_at: Option<Instant>,
 }
@@ -93,6 +111,7 @@ impl ReplyText {
                 ..ReplyInner::default()
             }),
             ready: Notify::new(),
+            activity: Notify::new(),
         }
     }
 
@@ -117,20 +136,85 @@ impl ReplyText {
             return;
         }
         inner.spoken.push_str(token);
+        inner.quiet_since = Some(Instant::now());
         let sentences = inner.chunker.push(token);
-        inner.sentences.extend(sentences);
+        for sentence in sentences {
+            inner.queue(sentence);
+        }
         drop(inner);
         self.ready.notify_one();
+        self.activity.notify_one();
+    }
+
+    fn tool_started(&self) {
+        let mut inner = self.lock();
+        inner.tools_running += 1;
+        inner.quiet_since = Some(Instant::now());
+        // The text before a tool call is complete: speak it now rather than after the call
+        // (and after a filler).
+        if let Some(last) = inner.chunker.flush() {
+            inner.queue(last);
+        }
+        inner.chunk_base = inner.spoken.len();
+        drop(inner);
+        self.ready.notify_one();
+        self.activity.notify_one();
+    }
+
+    fn tool_finished(&self) {
+        let mut inner = self.lock();
+        inner.tools_running = inner.tools_running.saturating_sub(1);
+        drop(inner);
+        self.activity.notify_one();
     }
 
     fn finish(&self) {
         let mut inner = self.lock();
         if let Some(last) = inner.chunker.flush() {
-            inner.sentences.push_back(last);
+            inner.queue(last);
         }
         inner.finished = true;
         drop(inner);
         self.ready.notify_one();
+        self.activity.notify_one();
+    }
+
+    /// When the filler is due, if it may be said at all.
+    fn filler_due(&self, after: Duration) -> FillerDue {
+        let inner = self.lock();
+        if inner.finished || inner.filler_said {
+            return FillerDue::Never;
+        }
+        match (inner.tools_running, inner.quiet_since) {
+            (0, _) | (_, None) => FillerDue::NotNow,
+            (_, Some(since)) => FillerDue::At(since + after),
+        }
+    }
+
+    /// Queues the filler line if a tool still runs and nothing was said for `after`; returns
+    /// whether it did.
+    fn say_filler(&self, after: Duration, line: &str) -> bool {
+        let mut inner = self.lock();
+        let due = inner.tools_running > 0
+            && !inner.finished
+            && !inner.filler_said
+            && inner
+                .quiet_since
+                .is_some_and(|since| Instant::now() >= since + after);
+        if !due {
+            return false;
+        }
+        inner.filler_said = true;
+        // Its mark ends where the text queued so far ends, so the filler never counts as part
+        // of the reply that was heard.
+        let end = inner.queued_end;
+        inner.sentences.push_back(Sentence {
+            text: line.to_owned(),
+            end,
+        });
+        drop(inner);
+        self.ready.notify_one();
+        true
     }
 
     /// The next sentence, or `None` once the text is finished and every sentence taken.
@@ -168,6 +252,55 @@ impl ReplyText {
     }
 }
 
+impl ReplyInner {
+    /// Queues a sentence from the chunker, placing it in the whole spoken text.
+    fn queue(&mut self, mut sentence: Sentence) {
+        sentence.end += self.chunk_base;
+        self.queued_end = sentence.end;
+        self.sentences.push_back(sentence);
+    }
+}
+
+/// Whether and when the filler line is due.
+enum FillerDue {
+    /// The reply is over, or the filler was said.
+    Never,
+    /// No tool runs: nothing to fill.
+    NotNow,
+    At(Instant),
+}
+
+/// A short line to say when a tool call keeps the caller waiting.
+#[derive(Debug, Clone)]
+pub(super) struct Filler {
+    /// Silence, while a tool runs, before the line is said.
+    pub(super) after: Duration,
+    pub(super) line: String,
+}
+
+/// Says the filler line, at most once, when a tool call has left the reply silent for
+/// `filler.after`; ends with the reply's text.
+async fn offer_filler(text: &ReplyText, filler: &Filler) {
+    loop {
+        // Registered before the state is read, so a change in between is not missed.
+        let changed = text.activity.notified();
+        match text.filler_due(filler.after) {
+            FillerDue::Never => return,
+            FillerDue::NotNow => changed.await,
+            FillerDue::At(at) => {
+                tokio::select! {
+                    () = sleep_until(at) => {
+                        if text.say_filler(filler.after, &filler.line) {
+                            return;
+                        }
+                    }
+                    () = changed => {}
+                }
+            }
+        }
+    }
+}
+
 /// Everything a speaker task needs.
 pub(super) struct Speaker {
     pub(super) engine: ConversationEngine,
@@ -182,6 +315,8 @@ pub(super) struct Speaker {
     pub(super) reply_number: u64,
     pub(super) text: Arc<ReplyText>,
     pub(super) playout: mpsc::Sender<Playout>,
+    /// The line to fill a long tool call with, if any.
+    pub(super) filler: Option<Filler>,
 }
 
 /// The playout channel closed: the driver dropped the reply.
@@ -200,42 +335,53 @@ impl Speaker {
             reply_number,
             text,
             playout,
+            filler,
         } = self;
-        let produce = async {
-            let sink_text = Arc::clone(&text);
-            let mut sink = move |token: &str| sink_text.push_token(token);
-            let result = match job {
-                ReplyJob::Open => engine
-                    .open(&context, &mut sink)
-                    .await
-                    .map(|(opened, reply)| Produced {
-                        state: Some(opened),
-                        reply,
-                    }),
-                ReplyJob::Say(said) => {
-                    sink(&said);
-                    Ok(Produced {
-                        state: None,
-                        reply: Reply {
-                            text: said,
-                            ..Reply::default()
-                        },
-                    })
-                }
-                ReplyJob::Answer(utterance) => engine
-                    .respond(&context, &mut state, &utterance, &mut sink)
-                    .await
-                    .map(|reply| Produced {
-                        state: Some(state),
-                        reply,
-                    }),
+        let produce =
+            async {
+                let sink_text = Arc::clone(&text);
+                let mut sink = move |event: ReplyEvent<'_>| match event {
+                    ReplyEvent::Token(token) => sink_text.push_token(token),
+                    ReplyEvent::ToolStarted { .. } => sink_text.tool_started(),
+                    ReplyEvent::ToolFinished { .. } => sink_text.tool_finished(),
+                };
+                let result =
+                    match job {
+                        ReplyJob::Open => engine.open_streamed(&context, &mut sink).await.map(
+                            |(opened, reply)| Produced {
+                                state: Some(opened),
+                                reply,
+                            },
+                        ),
+                        ReplyJob::Say(said) => {
+                            text.push_token(&said);
+                            Ok(Produced {
+                                state: None,
+                                reply: Reply {
+                                    text: said,
+                                    ..Reply::default()
+                                },
+                            })
+                        }
+                        ReplyJob::Answer(utterance) => engine
+                            .respond_streamed(&context, &mut state, &utterance, &mut sink)
+                            .await
+                            .map(|reply| Produced {
+                                state: Some(state),
+                                reply,
+                            }),
+                    };
+                // Whatever was written gets spoken, even when the model failed half way.
+                text.finish();
+                result
             };
-            // Whatever was written gets spoken, even when the model failed half way.
-            text.finish();
-            result
-        };
         let speak = speak_sentences(&text, tts.as_ref(), speech, format, reply_number, &playout);
-        let (result, spoken) = tokio::join!(produce, speak);
+        let fill = async {
+            if let Some(filler) = &filler {
+                offer_filler(&text, filler).await;
+            }
+        };
+        let (result, spoken, ()) = tokio::join!(produce, speak, fill);
         if spoken.is_ok() {
             // An error means the driver dropped the reply; nobody is left to tell.
             let _ = playout.send(Playout::Done(result)).await;

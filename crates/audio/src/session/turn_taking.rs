@@ -19,6 +19,12 @@ pub struct TurnTaking {
     /// Words and short phrases a listener says to show they follow ("yeah", "uh-huh"); said
     /// while the agent speaks, they neither interrupt it nor become a turn of the conversation.
     pub backchannel_words: Vec<String>,
+    /// When a tool call has kept the reply silent this long, say `filler_line` (once per
+    /// reply); `None` never fills.
+    pub filler_after: Option<Duration>,
+    /// A short line that says the agent is working on it. It is heard but not kept in the
+    /// conversation history or the transcript.
+    pub filler_line: String,
 }
 
 /// The backchannel words and phrases of [`TurnTaking::default`].
@@ -37,6 +43,8 @@ impl Default for TurnTaking {
                 .iter()
                 .map(|&word| word.to_owned())
                 .collect(),
+            filler_after: Some(Duration::from_millis(1200)),
+            filler_line: "One moment while I check that.".to_owned(),
         }
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use super::events::{ReplyEvent, ReplySink};
 use super::prompt::{PromptParts, system_prompt};
 use super::tools::{ToolInvoker, tool_specs};
 use crate::agent::{AgentConfig, AgentTool, BuiltinTool};
@@ -206,6 +207,19 @@ impl ConversationEngine {
         context: &CallContext,
         on_token: TokenSink<'_>,
     ) -> Result<(ConversationState, Reply), ConversationError> {
+        self.open_streamed(context, &mut tokens_only(on_token))
+            .await
+    }
+
+    /// [`ConversationEngine::open`], streaming every [`ReplyEvent`] (tool calls too) to `sink`.
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::open`].
+    pub async fn open_streamed(
+        &self,
+        context: &CallContext,
+        sink: ReplySink<'_>,
+    ) -> Result<(ConversationState, Reply), ConversationError> {
         let mut state = ConversationState::default();
         let flow = flow_of(context)?;
         if flow.is_none() && self.model.is_none() {
@@ -216,7 +230,7 @@ impl ConversationEngine {
         let mut reply = Reply::default();
         if let Some(flow) = &flow {
             let step = flow.start(&context.vars());
-            self.follow_flow(context, &mut state, step, &mut reply, on_token)
+            self.follow_flow(context, &mut state, step, &mut reply, sink)
                 .await?;
         } else if let Some(template) = context
             .agent
@@ -224,7 +238,7 @@ impl ConversationEngine {
             .and_then(|a| a.first_message.as_deref())
         {
             reply.text = render(template, &context.vars());
-            on_token(&reply.text);
+            sink(ReplyEvent::Token(&reply.text));
         } else {
             let mut messages = vec![ChatMessage::text(
                 ChatRole::User,
@@ -232,7 +246,7 @@ impl ConversationEngine {
                  say who you are.)",
             )];
             reply.text = self
-                .generate(context, &mut messages, None, &[], &mut reply, on_token)
+                .generate(context, &mut messages, None, &[], &mut reply, sink)
                 .await?;
         }
         if !reply.text.is_empty() {
@@ -255,6 +269,22 @@ impl ConversationEngine {
         utterance: &str,
         on_token: TokenSink<'_>,
     ) -> Result<Reply, ConversationError> {
+        self.respond_streamed(context, state, utterance, &mut tokens_only(on_token))
+            .await
+    }
+
+    /// [`ConversationEngine::respond`], streaming every [`ReplyEvent`] (tool calls too) to
+    /// `sink`.
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::respond`].
+    pub async fn respond_streamed(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        utterance: &str,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
         if state.ended.is_some() {
             return Err(ConversationError::Ended);
         }
@@ -275,7 +305,7 @@ impl ConversationEngine {
                     .unwrap_or_else(|| flow.start(&context.vars()).state);
                 let intents = self.judge_intents(&flow, &current, utterance).await?;
                 let step = flow.step(&current, utterance, &intents, &context.vars());
-                self.follow_flow(context, state, step, &mut reply, on_token)
+                self.follow_flow(context, state, step, &mut reply, sink)
                     .await?;
             }
             None => {
@@ -283,14 +313,7 @@ impl ConversationEngine {
                 reply.knowledge = knowledge.clone();
                 let mut messages = state.messages.clone();
                 reply.text = self
-                    .generate(
-                        context,
-                        &mut messages,
-                        None,
-                        &knowledge,
-                        &mut reply,
-                        on_token,
-                    )
+                    .generate(context, &mut messages, None, &knowledge, &mut reply, sink)
                     .await?;
                 apply_tool_effects(&messages[state.messages.len()..], &mut reply);
             }
@@ -387,11 +410,11 @@ impl ConversationEngine {
         state: &mut ConversationState,
         step: FlowStep,
         reply: &mut Reply,
-        on_token: TokenSink<'_>,
+        sink: ReplySink<'_>,
     ) -> Result<(), ConversationError> {
         let said = joined(&step.say);
         if !said.is_empty() {
-            on_token(&said);
+            sink(ReplyEvent::Token(&said));
         }
         reply.text = said;
         for action in &step.actions {
@@ -399,7 +422,7 @@ impl ConversationEngine {
                 FlowAction::CallTool { name, arguments } => {
                     reply.tools_called.push(name.clone());
                     let result = self
-                        .run_tool(context, name, arguments, &mut reply.knowledge)
+                        .run_tool(context, name, arguments, &mut reply.knowledge, sink)
                         .await;
                     tracing::debug!(tool = %name, result.chars = result.len(), "flow tool called");
                 }
@@ -423,7 +446,7 @@ impl ConversationEngine {
                 messages.push(ChatMessage::text(ChatRole::Assistant, reply.text.clone()));
             }
             if !reply.text.is_empty() {
-                on_token(" ");
+                sink(ReplyEvent::Token(" "));
             }
             let last_caller = state
                 .messages
@@ -441,7 +464,7 @@ impl ConversationEngine {
                     Some(prompt),
                     &knowledge,
                     reply,
-                    on_token,
+                    sink,
                 )
                 .await?;
             reply.text = [reply.text.as_str(), generated.as_str()]
@@ -467,7 +490,7 @@ impl ConversationEngine {
         flow_prompt: Option<&str>,
         knowledge: &[SearchHit],
         reply: &mut Reply,
-        on_token: TokenSink<'_>,
+        sink: ReplySink<'_>,
     ) -> Result<String, ConversationError> {
         let model = self.model()?;
         let agent = context.agent.as_ref();
@@ -512,9 +535,9 @@ impl ConversationEngine {
                 match event? {
                     ChatEvent::Token(token) => {
                         if round_text.is_empty() && !text.is_empty() {
-                            on_token(" ");
+                            sink(ReplyEvent::Token(" "));
                         }
-                        on_token(&token);
+                        sink(ReplyEvent::Token(&token));
                         round_text.push_str(&token);
                     }
                     ChatEvent::ToolCall(call) => calls.push(call),
@@ -542,7 +565,7 @@ impl ConversationEngine {
                 let arguments: serde_json::Value =
                     serde_json::from_str(&call.arguments).unwrap_or(serde_json::Value::Null);
                 let result = self
-                    .run_tool(context, &call.name, &arguments, &mut reply.knowledge)
+                    .run_tool(context, &call.name, &arguments, &mut reply.knowledge, sink)
                     .await;
                 ends |= call.name == BuiltinTool::EndCall.as_str();
                 messages.push(ChatMessage::tool_result(call.id, result));
@@ -555,8 +578,23 @@ impl ConversationEngine {
         Ok(text)
     }
 
-    /// Runs one tool and returns what the model is told.
+    /// Runs one tool, telling `sink` when it starts and finishes, and returns what the model is
+    /// told.
     async fn run_tool(
+        &self,
+        context: &CallContext,
+        name: &str,
+        arguments: &serde_json::Value,
+        knowledge: &mut Vec<SearchHit>,
+        sink: ReplySink<'_>,
+    ) -> String {
+        sink(ReplyEvent::ToolStarted { name });
+        let result = self.tool_result(context, name, arguments, knowledge).await;
+        sink(ReplyEvent::ToolFinished { name });
+        result
+    }
+
+    async fn tool_result(
         &self,
         context: &CallContext,
         name: &str,
@@ -638,6 +676,15 @@ impl ConversationEngine {
         }
         if state.caller_turns >= MAX_CALLER_TURNS {
             reply.end_reason = Some(EndReason::MaxTurns);
+        }
+    }
+}
+
+/// A sink for every reply event that passes the text on to `on_token`.
+fn tokens_only<'a>(on_token: TokenSink<'a>) -> impl FnMut(ReplyEvent<'_>) + Send + 'a {
+    move |event| {
+        if let ReplyEvent::Token(text) = event {
+            on_token(text);
         }
     }
 }

@@ -582,3 +582,75 @@ async fn a_model_failure_keeps_the_callers_words_and_the_call_goes_on() {
         Err(ConversationError::EmptyMessage)
     ));
 }
+
+#[tokio::test]
+async fn streamed_replies_report_tool_calls_between_their_tokens() {
+    // The model speaks, asks for the tool in the same round, then answers.
+    let model = ScriptedModel::default()
+        .push(Script::Events(vec![
+            ChatEvent::Token("Let me check. ".into()),
+            ChatEvent::ToolCall(ToolCall {
+                id: "call_1".into(),
+                name: "check_order".into(),
+                arguments: json!({"order_id": "A17"}).to_string(),
+            }),
+            ChatEvent::Finished(FinishReason::ToolCalls),
+        ]))
+        .says("It ships tomorrow.");
+    let s = setup(Some(model), vec![], Tools::default(), Utc::now());
+    let ctx = context(agent(|a| a.tools = Some(vec![order_tool()])));
+    let mut state = ConversationState::default();
+    let mut events: Vec<String> = Vec::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        events.push(match event {
+            ReplyEvent::Token(text) => format!("token {text:?}"),
+            ReplyEvent::ToolStarted { name } => format!("started {name}"),
+            ReplyEvent::ToolFinished { name } => format!("finished {name}"),
+        });
+    };
+    let reply = s
+        .engine
+        .respond_streamed(&ctx, &mut state, "Where is order A17?", &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(reply.tools_called, ["check_order"]);
+    let tools: Vec<&String> = events.iter().filter(|e| !e.starts_with("token")).collect();
+    assert_eq!(tools, ["started check_order", "finished check_order"]);
+    let started = events
+        .iter()
+        .position(|e| e == "started check_order")
+        .unwrap();
+    let finished = events
+        .iter()
+        .position(|e| e == "finished check_order")
+        .unwrap();
+    assert_eq!(finished, started + 1, "the tool ran between the two rounds");
+    assert!(events[..started].iter().all(|e| e.starts_with("token")));
+    assert!(events[finished + 1..].iter().any(|e| e.contains("ships")));
+}
+
+#[tokio::test]
+async fn flow_tool_nodes_report_their_calls_too() {
+    let flow = json!({
+        "nodes": [
+            {"id": "look", "type": "tool", "start": true,
+             "data": {"tool": "check_order", "arguments": {"order_id": "A17"}, "say": "One moment."}},
+            {"id": "bye", "type": "end", "data": {"text": "Done."}}
+        ],
+        "edges": [{"id": "e1", "source": "look", "target": "bye"}]
+    });
+    let s = setup(None, vec![], Tools::default(), Utc::now());
+    let ctx = context(agent(|a| {
+        a.tools = Some(vec![order_tool()]);
+        a.call_flow = Some(flow);
+    }));
+    let mut events: Vec<String> = Vec::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        if let ReplyEvent::ToolStarted { name } | ReplyEvent::ToolFinished { name } = event {
+            events.push(name.to_owned());
+        }
+    };
+    let (_, opening) = s.engine.open_streamed(&ctx, &mut sink).await.unwrap();
+    assert_eq!(opening.tools_called, ["check_order"]);
+    assert_eq!(events, ["check_order", "check_order"]);
+}

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_domain::agent::HttpTool;
+use switchboard_domain::agent::{AgentConfig, AgentInput, HttpTool, HttpToolInput, ToolInput};
 use switchboard_domain::call::Speaker as Who;
 use switchboard_domain::conversation::{
     CallContext, ConversationEngine, ConversationState, ToolError, ToolInvoker,
@@ -23,7 +23,7 @@ use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
     AudioStream, ChatEvent, ChatRequest, ChatRole, ChatStream, Clock, FinishReason, LanguageModel,
     LlmError, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttSink, SttStream,
-    TextToSpeech,
+    TextToSpeech, ToolCall,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -210,11 +210,23 @@ impl LanguageModel for FakeModel {
             .unwrap()
             .pop_front()
             .ok_or_else(|| LlmError::Unavailable("no reply scripted".into()))?;
-        let mut events: VecDeque<ChatEvent> = reply
-            .split_inclusive(' ')
-            .map(|word| ChatEvent::Token(word.to_owned()))
-            .collect();
-        events.push_back(ChatEvent::Finished(FinishReason::Stop));
+        // "TOOL name" scripts a call of that tool instead of words.
+        let events: VecDeque<ChatEvent> = match reply.strip_prefix("TOOL ") {
+            Some(tool) => [
+                ChatEvent::ToolCall(ToolCall {
+                    id: format!("call_{tool}"),
+                    name: tool.to_owned(),
+                    arguments: "{}".into(),
+                }),
+                ChatEvent::Finished(FinishReason::ToolCalls),
+            ]
+            .into(),
+            None => reply
+                .split_inclusive(' ')
+                .map(|word| ChatEvent::Token(word.to_owned()))
+                .chain([ChatEvent::Finished(FinishReason::Stop)])
+                .collect(),
+        };
         let watch = DropWatch {
             finished: AtomicBool::new(false),
             cancelled: Arc::clone(&self.cancelled),
@@ -258,6 +270,38 @@ impl ToolInvoker for NoTools {
     }
 }
 
+/// Tools that answer after `0`, like a slow HTTP endpoint.
+struct SlowTools(Duration);
+
+#[async_trait]
+impl ToolInvoker for SlowTools {
+    async fn invoke(&self, _: &HttpTool, _: &serde_json::Value) -> Result<String, ToolError> {
+        tokio::time::sleep(self.0).await;
+        Ok(r#"{"status": "shipped"}"#.into())
+    }
+}
+
+/// An agent configured with `edit`.
+fn agent(edit: impl FnOnce(&mut AgentInput)) -> AgentConfig {
+    let mut input = AgentInput {
+        name: Some("Ava".into()),
+        ..AgentInput::default()
+    };
+    edit(&mut input);
+    input.into_new_config().unwrap()
+}
+
+/// An agent with one HTTP tool, `check_order`.
+fn agent_with_order_tool() -> AgentConfig {
+    agent(|input| {
+        input.tools = Some(vec![ToolInput::Http(HttpToolInput {
+            name: "check_order".into(),
+            url: Some("https://shop.example.com/orders".into()),
+            ..HttpToolInput::default()
+        })]);
+    })
+}
+
 struct FixedClock;
 
 impl Clock for FixedClock {
@@ -292,6 +336,8 @@ struct Setup {
     config: VoiceSessionConfig,
     tts: FakeTts,
     model: FakeModel,
+    tools: Arc<dyn ToolInvoker>,
+    agent: Option<AgentConfig>,
 }
 
 impl Setup {
@@ -300,6 +346,8 @@ impl Setup {
             config: VoiceSessionConfig::default(),
             tts: FakeTts::new(50, 200),
             model: FakeModel::new(10, replies),
+            tools: Arc::new(NoTools),
+            agent: None,
         }
     }
 
@@ -311,7 +359,7 @@ impl Setup {
         let engine = ConversationEngine::new(
             Some(Arc::clone(&model) as Arc<dyn LanguageModel>),
             Arc::new(NoKnowledge),
-            Arc::new(NoTools),
+            self.tools,
             Arc::new(FixedClock),
         );
         let context = CallContext {
@@ -319,7 +367,7 @@ impl Setup {
             organization_name: "Acme".into(),
             time_zone: "UTC".into(),
             agent_id: None,
-            agent: None,
+            agent: self.agent,
             scenario: None,
             customer_name: None,
             phone_number: None,

@@ -110,3 +110,46 @@ async fn too_few_words_do_not_interrupt() {
     assert_eq!(line(rest.last().unwrap()).text, ANSWER);
     call.hang_up().await;
 }
+
+// ---- fillers ----------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_tool_call_is_filled_once_and_a_quick_one_not_at_all() {
+    const ANSWER: &str = "Your order ships tomorrow.";
+    for (tool_takes, filled) in [
+        (Duration::from_secs(3), true),
+        (Duration::from_millis(500), false),
+    ] {
+        let mut setup = Setup::new(&[GREETING, "TOOL check_order", ANSWER]);
+        setup.tools = Arc::new(SlowTools(tool_takes));
+        setup.agent = Some(agent_with_order_tool());
+        let mut call = setup.start();
+        call.until(true, is_agent_line).await;
+        call.caller_says("Where is my order?").await;
+        call.until(false, |e| matches!(e, OutboundEvent::Text(_)))
+            .await;
+        let asked_at = Instant::now();
+        let answer = call.until(true, is_agent_line).await;
+        let first_frame = call.frame_times[call.frame_times.len() - frames(&answer)];
+        let said = &call.tts.sentences()[2..];
+        let reply = line(answer.last().unwrap());
+        assert_eq!(reply.text, ANSWER, "the filler is not part of the reply");
+        if filled {
+            assert_eq!(said, ["One moment while I check that.", ANSWER]);
+            // The tool starts once the model's tool call has streamed (30 ms); the filler
+            // follows 1.2 s of silence, plus 50 ms of synthesis.
+            let waited = first_frame - asked_at;
+            assert!(
+                (Duration::from_millis(1250)..Duration::from_millis(1300)).contains(&waited),
+                "{waited:?}"
+            );
+            assert_eq!(marks(&answer).len(), 2, "a mark after the filler too");
+        } else {
+            assert_eq!(said, [ANSWER]);
+            assert!(first_frame - asked_at > tool_takes);
+        }
+        let (outcome, _) = call.hang_up().await;
+        let last = outcome.state.messages.last().unwrap();
+        assert_eq!(last.content.as_deref(), Some(ANSWER));
+    }
+}
