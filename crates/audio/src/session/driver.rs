@@ -18,6 +18,7 @@ use tokio::time::{Instant, sleep_until};
 use super::interruption::{self, Backchannel, Heard, Interruption, Verdict};
 use super::recogniser::{self, Recogniser};
 use super::recorder::Recorder;
+use super::silence::{Lapse, SilenceWatch};
 use super::speaker::{Filler, Playout, Produced, ReplyJob, ReplyText, Speaker};
 use super::tasks::{TaskGuard, maybe};
 use super::{
@@ -94,7 +95,7 @@ pub(super) struct Driver {
     /// When the marks of a reply whose audio has all been sent count as heard, echoed or not.
     marks_deadline: Option<Instant>,
 
-    silence_deadline: Option<Instant>,
+    silence: SilenceWatch,
     transcript: Vec<TranscriptLine>,
     recorder: Option<Recorder>,
     end: Option<SessionEnd>,
@@ -140,6 +141,7 @@ impl Driver {
             Opening::Resume { state, say } => (state, say.map(ReplyJob::Say)),
         };
         let backchannel = Backchannel::new(&config.turn_taking.backchannel_words);
+        let silence = SilenceWatch::new(&config);
         Ok(Self {
             config,
             tts: ports.tts,
@@ -162,7 +164,7 @@ impl Driver {
             pacer: FramePacer::new(now.into_std()),
             pending_frame: None,
             marks_deadline: None,
-            silence_deadline: None,
+            silence,
             transcript: Vec::new(),
             recorder,
             end: None,
@@ -194,8 +196,11 @@ impl Driver {
             .as_ref()
             .filter(|_| !paused)
             .map(|_| sleep_until(Instant::from_std(self.pacer.next_deadline())));
-        let silence = match (&self.reply, self.silence_deadline) {
-            (None, Some(deadline)) => Some(sleep_until(deadline)),
+        // Silence counts while neither side speaks.
+        let silence = match (&self.reply, self.silence.deadline()) {
+            (None, Some(deadline)) if self.vad_speaking_since.is_none() => {
+                Some(sleep_until(deadline))
+            }
             _ => None,
         };
         let playout = match (&mut self.reply, &self.pending_frame) {
@@ -249,7 +254,7 @@ impl Driver {
                 self.settle_if_played().await;
             }
             Wake::JudgeInterruption => self.judge_interruption(false).await,
-            Wake::Silence => self.end = Some(SessionEnd::SilenceTimeout),
+            Wake::Silence => self.on_silence(),
         }
     }
 
@@ -300,6 +305,7 @@ impl Driver {
                         pending.speech_ended(ended);
                     }
                     self.utterance.speech_ended_at = Some(ended);
+                    self.silence.restart(ended);
                     self.recogniser.finalize();
                     if self.utterance.finals.is_empty() {
                         self.judge_interruption(true).await;
@@ -356,7 +362,7 @@ impl Driver {
             && self.reply.is_some()
             && self.backchannel.covers(&self.utterance_words())
         {
-            self.arm_silence();
+            self.silence.caller_heard(Instant::now());
             return;
         }
         self.on_caller_speech().await;
@@ -365,7 +371,7 @@ impl Driver {
     /// The caller is speaking: while the agent talks, that may be an interruption. The agent's
     /// audio pauses while it is judged.
     async fn on_caller_speech(&mut self) {
-        self.arm_silence();
+        self.silence.caller_heard(Instant::now());
         if self.reply.is_some() && self.interruption.is_none() {
             self.interruption = Some(Interruption::begin(Instant::now(), self.vad_speaking_since));
             // The audio will not play while paused: its marks cannot be overdue.
@@ -506,7 +512,7 @@ impl Driver {
                 after,
                 line: rules.filler_line.clone(),
             }),
-            ReplyJob::Say(_) => None,
+            ReplyJob::Say(_) | ReplyJob::Line { .. } => None,
         }
     }
 
@@ -629,6 +635,15 @@ impl Driver {
             }
             None => {}
         }
+        if matches!(
+            reply.job,
+            ReplyJob::Line {
+                then_hang_up: true,
+                ..
+            }
+        ) {
+            self.end.get_or_insert(SessionEnd::SilenceTimeout);
+        }
         self.arm_silence();
     }
 
@@ -690,6 +705,8 @@ impl Driver {
                 return;
             }
             ReplyJob::Open => {}
+            // The session's own lines are not part of the conversation.
+            ReplyJob::Line { .. } => return,
         }
         if !heard.is_empty() {
             self.state
@@ -710,11 +727,35 @@ impl Driver {
 
     // ---- output and the end ---------------------------------------------------------------
 
+    /// The agent is quiet from now: the silence pause starts.
     fn arm_silence(&mut self) {
-        self.silence_deadline = self
-            .config
-            .silence_timeout
-            .map(|after| Instant::now() + after);
+        self.silence.restart(Instant::now());
+    }
+
+    /// Neither side spoke for the pause: check in, or say goodbye and end the call.
+    fn on_silence(&mut self) {
+        match self.silence.lapse() {
+            Lapse::CheckIn(line) => self.start_reply(
+                ReplyJob::Line {
+                    text: line,
+                    then_hang_up: false,
+                },
+                None,
+            ),
+            Lapse::Goodbye(line) if line.trim().is_empty() => {
+                self.end = Some(SessionEnd::SilenceTimeout);
+            }
+            Lapse::Goodbye(line) => {
+                tracing::info!("the caller stayed silent; ending the call");
+                self.start_reply(
+                    ReplyJob::Line {
+                        text: line,
+                        then_hang_up: true,
+                    },
+                    None,
+                );
+            }
+        }
     }
 
     async fn emit_line(&mut self, line: TranscriptLine) {

@@ -37,6 +37,7 @@ mod driver;
 mod interruption;
 mod recogniser;
 mod recorder;
+mod silence;
 mod speaker;
 mod tasks;
 mod turn_taking;
@@ -170,7 +171,8 @@ pub enum SessionEnd {
     Shutdown,
     /// The conversation ended the call (the reply was played first).
     Agent(EndReason),
-    /// Nobody spoke for the configured silence timeout.
+    /// Nobody spoke for the configured silence timeout, or through the check-ins (the goodbye
+    /// was played first).
     SilenceTimeout,
     /// The conversation could not go on (for example the opening failed); the message says why.
     Failed(String),
@@ -235,7 +237,10 @@ pub struct VoiceSessionConfig {
     /// Caller audio frames waiting for the speech-to-text stream; beyond this, frames are dropped
     /// rather than stalling the call.
     pub stt_buffer_frames: usize,
-    /// End the call after this long without caller speech while the agent is silent.
+    /// A plain silence timeout: when set, the call ends after this long without caller speech
+    /// while the agent is silent, without a check-in or a goodbye, whatever `turn_taking` says
+    /// about silence. It runs on the same timer as the check-ins of
+    /// [`TurnTaking::silence_reprompt_after`].
     pub silence_timeout: Option<Duration>,
     /// How long past the moment a reply's audio should have finished playing the session waits
     /// for the channel to echo the reply's marks; then they count as heard. A channel that never

@@ -40,6 +40,9 @@ pub(super) enum ReplyJob {
     Open,
     /// Fixed text, already in the conversation state.
     Say(String),
+    /// A line of the session's own (a silence check-in, a goodbye), kept out of the
+    /// conversation state; `then_hang_up` ends the call once it has been heard.
+    Line { text: String, then_hang_up: bool },
     /// The engine's answer to the caller's utterance.
     Answer(String),
 }
@@ -353,7 +356,7 @@ impl Speaker {
                                 reply,
                             },
                         ),
-                        ReplyJob::Say(said) => {
+                        ReplyJob::Say(said) | ReplyJob::Line { text: said, .. } => {
                             text.push_token(&said);
                             Ok(Produced {
                                 state: None,

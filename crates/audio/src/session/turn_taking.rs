@@ -25,6 +25,19 @@ pub struct TurnTaking {
     /// A short line that says the agent is working on it. It is heard but not kept in the
     /// conversation history or the transcript.
     pub filler_line: String,
+    /// After this long with neither side speaking, the agent checks in; `None` never does, nor
+    /// ends a call for silence. (A plain `VoiceSessionConfig::silence_timeout` overrides the
+    /// silence settings here.)
+    pub silence_reprompt_after: Option<Duration>,
+    /// Check-ins before the agent gives up: after one more pause it says
+    /// `silence_goodbye_line` and ends the call ([`super::SessionEnd::SilenceTimeout`]). The
+    /// count starts over whenever the caller is heard.
+    pub silence_reprompts_max: u32,
+    /// The check-in. Check-ins and the goodbye appear in the transcript but are not kept in the
+    /// conversation history.
+    pub silence_reprompt_line: String,
+    /// Said before ending a silent call; empty ends it without a word.
+    pub silence_goodbye_line: String,
 }
 
 /// The backchannel words and phrases of [`TurnTaking::default`].
@@ -45,6 +58,11 @@ impl Default for TurnTaking {
                 .collect(),
             filler_after: Some(Duration::from_millis(1200)),
             filler_line: "One moment while I check that.".to_owned(),
+            silence_reprompt_after: Some(Duration::from_secs(8)),
+            silence_reprompts_max: 2,
+            silence_reprompt_line: "Are you still there?".to_owned(),
+            silence_goodbye_line: "I haven't heard from you, so I'll hang up now. Goodbye!"
+                .to_owned(),
         }
     }
 }

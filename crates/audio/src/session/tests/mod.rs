@@ -512,41 +512,32 @@ fn roles(state: &ConversationState) -> Vec<(ChatRole, String)> {
         .collect()
 }
 
-/// One 20 ms mu-law frame of a 300 Hz tone, loud enough for the VAD to take it as speech;
-/// `index` keeps the phase running from frame to frame.
-fn tone_frame(index: usize) -> Vec<u8> {
-    let samples: Vec<i16> = (index * 160..(index + 1) * 160)
-        .map(|n| {
-            let phase = 2.0 * std::f32::consts::PI * 300.0 * n as f32 / 8000.0;
-            (phase.sin() * 8000.0) as i16
-        })
-        .collect();
-    crate::codec::mulaw::encode(&samples)
-}
-
-/// One 20 ms mu-law frame of digital silence.
-fn silent_frame() -> Vec<u8> {
-    vec![0xFF; 160]
-}
-
-/// Plays caller audio in real time (on the paused clock): 100 ms of silence (the VAD learns the
-/// background from the first frames), `tone` of tone, then `silence` of silence, one frame
-/// every 20 ms. The task runs beside the test, which keeps reading the
-/// session's output; dropping the handle does not stop it, so tests abort it when done.
-fn caller_audio(call: &Call, tone: Duration, silence: Duration) -> JoinHandle<()> {
+/// Plays caller audio in real time (on the paused clock), one 20 ms mu-law frame every 20 ms:
+/// 100 ms of silence (the VAD learns the background from the first frames), `speech` of the
+/// speech-like test signal (syllables and short gaps, about -20 dBFS), then `silence` of
+/// silence. The task runs beside the test, which keeps reading the session's output; dropping
+/// the handle does not stop it, so tests abort it when done.
+fn caller_audio(call: &Call, speech: Duration, silence: Duration) -> JoinHandle<()> {
+    const LEAD_IN_S: f64 = 0.1;
     let inbound = call.inbound.clone();
-    const LEAD_IN: usize = 5;
-    let tone_frames = usize::try_from(tone.as_millis() / 20).unwrap();
-    let silent_frames = usize::try_from(silence.as_millis() / 20).unwrap();
+    let speech_s = speech.as_secs_f64();
+    let total_s = LEAD_IN_S + speech_s + silence.as_secs_f64();
+    let phrase = crate::test_support::Phrase {
+        start_s: LEAD_IN_S,
+        end_s: LEAD_IN_S + speech_s,
+    };
+    let samples: Vec<i16> = crate::test_support::speech_like(7, 8000, total_s, &[phrase])
+        .iter()
+        .map(|&s| (s * 8000.0) as i16)
+        .collect();
+    let frames: Vec<Vec<u8>> = samples
+        .chunks_exact(160)
+        .map(crate::codec::mulaw::encode)
+        .collect();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_millis(20));
-        for index in 0..LEAD_IN + tone_frames + silent_frames {
+        for frame in frames {
             ticks.tick().await;
-            let frame = if (LEAD_IN..LEAD_IN + tone_frames).contains(&index) {
-                tone_frame(index)
-            } else {
-                silent_frame()
-            };
             if inbound.send(InboundFrame::Audio(frame)).await.is_err() {
                 return;
             }

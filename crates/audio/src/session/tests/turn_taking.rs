@@ -153,3 +153,106 @@ async fn a_slow_tool_call_is_filled_once_and_a_quick_one_not_at_all() {
         assert_eq!(last.content.as_deref(), Some(ANSWER));
     }
 }
+
+// ---- silence ----------------------------------------------------------------------------------
+
+fn agent_lines(events: &[OutboundEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            OutboundEvent::Text(line) if line.speaker == Who::Agent => Some(line.text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_brings_check_ins_then_a_goodbye_and_the_end() {
+    let rules = TurnTaking::default();
+    let pause = rules.silence_reprompt_after.unwrap();
+    let mut call = Setup::new(&[GREETING]).start();
+    call.until(true, is_agent_line).await;
+    for _ in 0..rules.silence_reprompts_max {
+        let quiet_from = Instant::now();
+        let check_in = call.until(true, is_agent_line).await;
+        let first_frame = call.frame_times[call.frame_times.len() - frames(&check_in)];
+        // The pause, then 50 ms of synthesis.
+        assert_eq!(first_frame - quiet_from, pause + Duration::from_millis(50));
+        assert_eq!(
+            agent_lines(&check_in),
+            [rules.silence_reprompt_line.as_str()]
+        );
+    }
+    let quiet_from = Instant::now();
+    let goodbye = call
+        .until(true, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    assert_eq!(agent_lines(&goodbye), [rules.silence_goodbye_line.as_str()]);
+    assert!(
+        frames(&goodbye) > 0,
+        "the goodbye was played before the end"
+    );
+    assert_eq!(
+        goodbye.last(),
+        Some(&OutboundEvent::Ended(SessionEnd::SilenceTimeout))
+    );
+    assert!(Instant::now() - quiet_from > pause);
+    let outcome = call.session.await.unwrap();
+    assert_eq!(outcome.end, SessionEnd::SilenceTimeout);
+    assert_eq!(
+        roles(&outcome.state),
+        [(ChatRole::Assistant, GREETING.to_owned())],
+        "the session's own lines stay out of the conversation"
+    );
+    assert_eq!(outcome.transcript.len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_answers_a_check_in_gets_every_check_in_again() {
+    let rules = TurnTaking::default();
+    let mut call = Setup::new(&[GREETING, "Great, how can I help?"]).start();
+    call.until(true, is_agent_line).await;
+    let check_in = call.until(true, is_agent_line).await;
+    assert_eq!(
+        agent_lines(&check_in),
+        [rules.silence_reprompt_line.as_str()]
+    );
+    call.caller_says("Yes, I'm here").await;
+    let answer = call.until(true, is_agent_line).await;
+    assert_eq!(agent_lines(&answer), ["Great, how can I help?"]);
+    let rest = call
+        .until(true, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    let check_ins = agent_lines(&rest)
+        .iter()
+        .filter(|&&line| line == rules.silence_reprompt_line)
+        .count();
+    assert_eq!(check_ins, 2, "the count started over");
+    let outcome = call.session.await.unwrap();
+    assert_eq!(outcome.end, SessionEnd::SilenceTimeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn caller_speech_holds_off_the_check_in() {
+    let mut call = Setup::new(&[GREETING]).start();
+    call.until(true, is_agent_line).await;
+    let pause = TurnTaking::default().silence_reprompt_after.unwrap();
+    // The caller speaks (the recogniser says nothing yet) for longer than the pause.
+    let audio = caller_audio(
+        &call,
+        pause + Duration::from_secs(2),
+        Duration::from_secs(1),
+    );
+    let speech_from = Instant::now();
+    let check_in = call.until(true, is_agent_line).await;
+    let first_frame = call.frame_times[call.frame_times.len() - frames(&check_in)];
+    // Counted from the end of the speech: 100 ms of lead-in, the tone, then the pause.
+    let expected = Duration::from_millis(100) + pause + Duration::from_secs(2) + pause;
+    let waited = first_frame - speech_from;
+    assert!(
+        waited >= expected && waited <= expected + Duration::from_millis(100),
+        "{waited:?}"
+    );
+    audio.await.unwrap();
+    call.hang_up().await;
+}
