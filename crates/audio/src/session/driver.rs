@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use switchboard_domain::call::Speaker as Who;
 use switchboard_domain::conversation::{
-    CallContext, ConversationEngine, ConversationState, EndReason,
+    CallContext, ConversationEngine, ConversationState, EndReason, keypad_text,
 };
 use switchboard_domain::ports::{ChatMessage, ChatRole, SpeechRequest, SttEvent, TextToSpeech};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::interruption::{self, Backchannel, Heard, Interruption, Verdict};
+use super::keypad::Keypad;
 use super::recogniser::{self, Recogniser};
 use super::recorder::Recorder;
 use super::silence::{Lapse, SilenceWatch};
@@ -63,6 +64,7 @@ enum Wake {
     FrameDue,
     MarksOverdue,
     JudgeInterruption,
+    KeysDue,
     Silence,
 }
 
@@ -96,6 +98,7 @@ pub(super) struct Driver {
     marks_deadline: Option<Instant>,
 
     silence: SilenceWatch,
+    keypad: Keypad,
     transcript: Vec<TranscriptLine>,
     recorder: Option<Recorder>,
     end: Option<SessionEnd>,
@@ -142,6 +145,7 @@ impl Driver {
         };
         let backchannel = Backchannel::new(&config.turn_taking.backchannel_words);
         let silence = SilenceWatch::new(&config);
+        let keypad = Keypad::new(config.turn_taking.dtmf_timeout);
         Ok(Self {
             config,
             tts: ports.tts,
@@ -165,6 +169,7 @@ impl Driver {
             pending_frame: None,
             marks_deadline: None,
             silence,
+            keypad,
             transcript: Vec::new(),
             recorder,
             end: None,
@@ -196,9 +201,11 @@ impl Driver {
             .as_ref()
             .filter(|_| !paused)
             .map(|_| sleep_until(Instant::from_std(self.pacer.next_deadline())));
-        // Silence counts while neither side speaks.
+        // Silence counts while neither side speaks (nor keys in an entry).
         let silence = match (&self.reply, self.silence.deadline()) {
-            (None, Some(deadline)) if self.vad_speaking_since.is_none() => {
+            (None, Some(deadline))
+                if self.vad_speaking_since.is_none() && self.keypad.deadline().is_none() =>
+            {
                 Some(sleep_until(deadline))
             }
             _ => None,
@@ -220,6 +227,7 @@ impl Driver {
             item = maybe(playout) => Wake::Playout(item),
             () = maybe(self.marks_deadline.filter(|_| !paused).map(sleep_until)) => Wake::MarksOverdue,
             () = maybe(judge) => Wake::JudgeInterruption,
+            () = maybe(self.keypad.deadline().map(sleep_until)) => Wake::KeysDue,
             () = maybe(silence) => Wake::Silence,
         }
     }
@@ -233,10 +241,7 @@ impl Driver {
                 self.tracker.acknowledge(&name);
                 self.settle_if_played().await;
             }
-            Wake::Inbound(Some(InboundFrame::Dtmf(key))) => {
-                tracing::debug!(dtmf.key = %key, "caller pressed a key");
-                self.arm_silence();
-            }
+            Wake::Inbound(Some(InboundFrame::Dtmf(key))) => self.on_key(key).await,
             Wake::Recogniser(wake) => {
                 if let Some(event) = self.recogniser.handle(wake) {
                     self.on_stt(event).await;
@@ -254,6 +259,11 @@ impl Driver {
                 self.settle_if_played().await;
             }
             Wake::JudgeInterruption => self.judge_interruption(false).await,
+            Wake::KeysDue => {
+                if let Some(keys) = self.keypad.take() {
+                    self.answer_keys(keys).await;
+                }
+            }
             Wake::Silence => self.on_silence(),
         }
     }
@@ -466,6 +476,35 @@ impl Driver {
         self.start_reply(ReplyJob::Answer(text), Some((ended_at, decided_at)));
     }
 
+    /// The caller pressed a key. (Which one is not logged: entries may be PINs.)
+    async fn on_key(&mut self, key: char) {
+        tracing::debug!("the caller pressed a key");
+        self.silence.caller_heard(Instant::now());
+        // Pressing a key is deliberate: it interrupts the agent at once.
+        if self.reply.is_some() {
+            self.barge_in().await;
+        }
+        if let Some(keys) = self.keypad.press(key, Instant::now()) {
+            self.answer_keys(keys).await;
+        }
+    }
+
+    /// The caller finished a keypad entry: answer it as their turn.
+    async fn answer_keys(&mut self, keys: String) {
+        let now = Instant::now();
+        if self.reply.is_some() {
+            self.barge_in().await;
+        }
+        self.emit_line(TranscriptLine {
+            speaker: Who::Customer,
+            text: keypad_text(&keys),
+            interrupted: false,
+            latency: None,
+        })
+        .await;
+        self.start_reply(ReplyJob::Keys(keys), Some((now, now)));
+    }
+
     // ---- replies --------------------------------------------------------------------------
 
     fn start_reply(&mut self, job: ReplyJob, turn: Option<(Instant, Instant)>) {
@@ -508,10 +547,12 @@ impl Driver {
     fn filler_for(&self, job: &ReplyJob) -> Option<Filler> {
         let rules = &self.config.turn_taking;
         match job {
-            ReplyJob::Open | ReplyJob::Answer(_) => rules.filler_after.map(|after| Filler {
-                after,
-                line: rules.filler_line.clone(),
-            }),
+            ReplyJob::Open | ReplyJob::Answer(_) | ReplyJob::Keys(_) => {
+                rules.filler_after.map(|after| Filler {
+                    after,
+                    line: rules.filler_line.clone(),
+                })
+            }
             ReplyJob::Say(_) | ReplyJob::Line { .. } => None,
         }
     }
@@ -698,6 +739,12 @@ impl Driver {
                 self.state
                     .messages
                     .push(ChatMessage::text(ChatRole::User, utterance.clone()));
+            }
+            ReplyJob::Keys(keys) => {
+                self.state.caller_turns += 1;
+                self.state
+                    .messages
+                    .push(ChatMessage::text(ChatRole::User, keypad_text(keys)));
             }
             // A resumed opening is in the state already; cut it to what was heard.
             ReplyJob::Say(_) => {

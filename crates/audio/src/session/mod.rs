@@ -35,6 +35,7 @@
 
 mod driver;
 mod interruption;
+mod keypad;
 mod recogniser;
 mod recorder;
 mod silence;
@@ -113,7 +114,9 @@ pub enum InboundFrame {
     Audio(Vec<u8>),
     /// The far end played the outbound audio up to the mark of this name.
     Mark(String),
-    /// The caller pressed a key.
+    /// The caller pressed a key (DTMF): `0`-`9`, `*`, `#` or `A`-`D`. Keys form an entry that
+    /// ends with `#` or a pause, and the entry is the caller's turn; a key pressed while the
+    /// agent speaks interrupts it at once.
     Dtmf(char),
     /// The caller hung up.
     Hangup,

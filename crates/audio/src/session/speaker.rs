@@ -45,6 +45,8 @@ pub(super) enum ReplyJob {
     Line { text: String, then_hang_up: bool },
     /// The engine's answer to the caller's utterance.
     Answer(String),
+    /// The engine's answer to keys the caller entered on the keypad.
+    Keys(String),
 }
 
 /// What the speaker hands the driver, in playing order.
@@ -368,6 +370,13 @@ impl Speaker {
                         }
                         ReplyJob::Answer(utterance) => engine
                             .respond_streamed(&context, &mut state, &utterance, &mut sink)
+                            .await
+                            .map(|reply| Produced {
+                                state: Some(state),
+                                reply,
+                            }),
+                        ReplyJob::Keys(keys) => engine
+                            .respond_keys(&context, &mut state, &keys, &mut sink)
                             .await
                             .map(|reply| Produced {
                                 state: Some(state),

@@ -1,5 +1,6 @@
-//! How the session takes turns with the caller: what counts as an interruption, and when the
-//! agent fills a silence of its own making or checks on a silent caller.
+//! How the session takes turns with the caller: what counts as an interruption, when the agent
+//! fills a silence of its own making or checks on a silent caller, and how keys pressed on the
+//! keypad make a turn.
 
 use std::time::Duration;
 
@@ -38,6 +39,9 @@ pub struct TurnTaking {
     pub silence_reprompt_line: String,
     /// Said before ending a silent call; empty ends it without a word.
     pub silence_goodbye_line: String,
+    /// Keys pressed on the keypad form one entry until `#`, or until this long passes without
+    /// another key; the entry then goes to the conversation as the caller's turn.
+    pub dtmf_timeout: Duration,
 }
 
 /// The backchannel words and phrases of [`TurnTaking::default`].
@@ -63,6 +67,7 @@ impl Default for TurnTaking {
             silence_reprompt_line: "Are you still there?".to_owned(),
             silence_goodbye_line: "I haven't heard from you, so I'll hang up now. Goodbye!"
                 .to_owned(),
+            dtmf_timeout: Duration::from_secs(2),
         }
     }
 }

@@ -133,6 +133,20 @@ pub enum ConversationError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// What the caller gave in one turn.
+#[derive(Clone, Copy)]
+enum CallerInput<'a> {
+    Speech(&'a str),
+    Keys(&'a str),
+}
+
+/// How keys the caller entered on the keypad appear in the conversation's history and
+/// transcript: `[keypad: 123]`.
+#[must_use]
+pub fn keypad_text(keys: &str) -> String {
+    format!("[keypad: {keys}]")
+}
+
 /// Receives the reply's text as it is produced, so speech can start before the reply is done.
 pub type TokenSink<'a> = &'a mut (dyn FnMut(&str) + Send);
 
@@ -285,17 +299,48 @@ impl ConversationEngine {
         utterance: &str,
         sink: ReplySink<'_>,
     ) -> Result<Reply, ConversationError> {
+        self.answer(context, state, CallerInput::Speech(utterance), sink)
+            .await
+    }
+
+    /// Answers keys the caller entered on the keypad (DTMF), streaming the reply to `sink`. The
+    /// call flow steps on them ([`crate::flow::ValidFlow::step_keys`]: `digits` conditions match
+    /// them); the history and the model see them as [`keypad_text`].
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::respond`]; `EmptyMessage` for no keys.
+    pub async fn respond_keys(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        keys: &str,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
+        self.answer(context, state, CallerInput::Keys(keys), sink)
+            .await
+    }
+
+    async fn answer(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        input: CallerInput<'_>,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
         if state.ended.is_some() {
             return Err(ConversationError::Ended);
         }
-        let utterance = utterance.trim();
-        if utterance.is_empty() {
+        let (given, said) = match input {
+            CallerInput::Speech(text) => (text.trim(), text.trim().to_owned()),
+            CallerInput::Keys(keys) => (keys.trim(), keypad_text(keys.trim())),
+        };
+        if given.is_empty() {
             return Err(ConversationError::EmptyMessage);
         }
         state.caller_turns += 1;
         state
             .messages
-            .push(ChatMessage::text(ChatRole::User, utterance));
+            .push(ChatMessage::text(ChatRole::User, said.clone()));
         let mut reply = Reply::default();
         match flow_of(context)? {
             Some(flow) => {
@@ -303,13 +348,22 @@ impl ConversationEngine {
                     .flow
                     .clone()
                     .unwrap_or_else(|| flow.start(&context.vars()).state);
-                let intents = self.judge_intents(&flow, &current, utterance).await?;
-                let step = flow.step(&current, utterance, &intents, &context.vars());
+                let step = match input {
+                    CallerInput::Speech(_) => {
+                        let intents = self.judge_intents(&flow, &current, given).await?;
+                        flow.step(&current, given, &intents, &context.vars())
+                    }
+                    CallerInput::Keys(_) => flow.step_keys(&current, given, &context.vars()),
+                };
                 self.follow_flow(context, state, step, &mut reply, sink)
                     .await?;
             }
             None => {
-                let knowledge = self.knowledge_for(context, utterance).await;
+                // Keys are no question to look up.
+                let knowledge = match input {
+                    CallerInput::Speech(_) => self.knowledge_for(context, given).await,
+                    CallerInput::Keys(_) => Vec::new(),
+                };
                 reply.knowledge = knowledge.clone();
                 let mut messages = state.messages.clone();
                 reply.text = self
@@ -323,7 +377,7 @@ impl ConversationEngine {
                 .messages
                 .push(ChatMessage::text(ChatRole::Assistant, reply.text.clone()));
         }
-        self.check_limits(context, state, utterance, &mut reply);
+        self.check_limits(context, state, &said, &mut reply);
         if reply.end_reason.is_some() {
             reply.should_end_call = true;
             state.ended = reply.end_reason.clone();

@@ -11,7 +11,7 @@ mod tests;
 
 pub use engine::{
     CallContext, ConversationEngine, ConversationError, ConversationState, EndReason,
-    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink,
+    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink, keypad_text,
 };
 pub use events::{ReplyEvent, ReplySink};
 pub use prompt::{PromptParts, local_time, system_prompt};

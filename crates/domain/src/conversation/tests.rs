@@ -654,3 +654,73 @@ async fn flow_tool_nodes_report_their_calls_too() {
     assert_eq!(opening.tools_called, ["check_order"]);
     assert_eq!(events, ["check_order", "check_order"]);
 }
+
+#[tokio::test]
+async fn keypad_entries_step_the_flow_and_are_kept_as_keypad_text() {
+    let flow = json!({
+        "nodes": [
+            {"id": "menu", "type": "question", "start": true,
+             "data": {"text": "Press 1 for sales or 2 for support."}},
+            {"id": "sales", "type": "end", "data": {"text": "Connecting you to sales."}},
+            {"id": "other", "type": "end", "data": {"text": "Goodbye."}}
+        ],
+        "edges": [
+            {"id": "e1", "source": "menu", "target": "sales",
+             "condition": {"type": "digits", "digits": "1"}},
+            {"id": "e2", "source": "menu", "target": "other", "condition": {"type": "else"}}
+        ]
+    });
+    // No model: a flow answers keys on its own.
+    let engine = ConversationEngine::new(
+        None,
+        Arc::new(Knowledge(vec![])),
+        Arc::new(Tools::default()),
+        Arc::new(FixedClock(Utc::now())),
+    );
+    let ctx = context(agent(|a| a.call_flow = Some(flow)));
+    let (mut state, _) = engine.open(&ctx, &mut |_| {}).await.unwrap();
+    let mut heard = String::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        if let ReplyEvent::Token(text) = event {
+            heard.push_str(text);
+        }
+    };
+    let reply = engine
+        .respond_keys(&ctx, &mut state, "1", &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Connecting you to sales.");
+    assert_eq!(heard, reply.text);
+    assert_eq!(reply.end_reason, Some(EndReason::FlowEnded));
+    assert_eq!(state.caller_turns, 1);
+    assert_eq!(state.messages[1].content.as_deref(), Some("[keypad: 1]"));
+    assert!(matches!(
+        engine
+            .respond_keys(&ctx, &mut ConversationState::default(), " ", &mut |_| {})
+            .await,
+        Err(ConversationError::EmptyMessage)
+    ));
+}
+
+#[tokio::test]
+async fn the_model_sees_keys_as_keypad_text() {
+    let s = setup(
+        Some(ScriptedModel::default().says("Thanks, I have your code.")),
+        vec![],
+        Tools::default(),
+        Utc::now(),
+    );
+    let ctx = context(agent(|_| {}));
+    let mut state = ConversationState::default();
+    let reply = s
+        .engine
+        .respond_keys(&ctx, &mut state, "4711", &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Thanks, I have your code.");
+    let request = &s.model.requests()[0];
+    assert_eq!(
+        request.messages.last().and_then(|m| m.content.as_deref()),
+        Some("[keypad: 4711]")
+    );
+}

@@ -256,3 +256,93 @@ async fn caller_speech_holds_off_the_check_in() {
     audio.await.unwrap();
     call.hang_up().await;
 }
+
+// ---- the keypad -------------------------------------------------------------------------------
+
+/// An agent whose flow is a keypad menu: 1 for sales, 2 for support.
+fn keypad_menu_agent() -> AgentConfig {
+    agent(|input| {
+        input.call_flow = Some(serde_json::json!({
+            "nodes": [
+                {"id": "menu", "type": "question", "start": true,
+                 "data": {"text": "Press 1 for sales or 2 for support."}},
+                {"id": "sales", "type": "end", "data": {"text": "Connecting you to sales."}},
+                {"id": "support", "type": "end", "data": {"text": "Connecting you to support."}},
+                {"id": "other", "type": "end", "data": {"text": "Goodbye."}}
+            ],
+            "edges": [
+                {"id": "e1", "source": "menu", "target": "sales",
+                 "condition": {"type": "digits", "digits": "1"}},
+                {"id": "e2", "source": "menu", "target": "support",
+                 "condition": {"type": "digits", "digits": "2"}},
+                {"id": "e3", "source": "menu", "target": "other", "condition": {"type": "else"}}
+            ]
+        }));
+    })
+}
+
+async fn press(call: &Call, key: char) {
+    call.inbound.send(InboundFrame::Dtmf(key)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_interrupts_the_menu_and_the_entry_drives_the_flow() {
+    let mut setup = Setup::new(&[]);
+    setup.agent = Some(keypad_menu_agent());
+    let mut call = setup.start();
+    // The caller knows the menu: they press 2 as soon as it starts.
+    call.until(false, |e| matches!(e, OutboundEvent::Audio(_)))
+        .await;
+    press(&call, '2').await;
+    call.until(false, |e| *e == OutboundEvent::Clear).await;
+    press(&call, '#').await;
+    let entry = line(&call.next().await).clone();
+    assert_eq!(entry.speaker, Who::Customer);
+    assert_eq!(entry.text, "[keypad: 2]");
+    let rest = call
+        .until(true, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    assert_eq!(agent_lines(&rest), ["Connecting you to support."]);
+    assert!(frames(&rest) > 0, "the reply was spoken");
+    assert_eq!(
+        rest.last(),
+        Some(&OutboundEvent::Ended(SessionEnd::Agent(
+            EndReason::FlowEnded
+        )))
+    );
+    let outcome = call.session.await.unwrap();
+    assert_eq!(outcome.state.caller_turns, 1);
+    assert_eq!(
+        outcome.state.flow.as_ref().map(|f| f.current_node()),
+        Some("support")
+    );
+    assert_eq!(
+        roles(&outcome.state),
+        [
+            (ChatRole::User, "[keypad: 2]".to_owned()),
+            (ChatRole::Assistant, "Connecting you to support.".to_owned()),
+        ],
+        "nothing of the menu was heard"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keypad_entry_ends_after_a_pause() {
+    let mut setup = Setup::new(&[]);
+    setup.agent = Some(keypad_menu_agent());
+    let mut call = setup.start();
+    let menu = call.until(true, is_agent_line).await;
+    assert_eq!(agent_lines(&menu), ["Press 1 for sales or 2 for support."]);
+    press(&call, '1').await;
+    let pressed_at = Instant::now();
+    let entry = line(&call.next().await).clone();
+    assert_eq!(entry.text, "[keypad: 1]");
+    assert_eq!(
+        Instant::now() - pressed_at,
+        TurnTaking::default().dtmf_timeout
+    );
+    let rest = call
+        .until(true, |e| matches!(e, OutboundEvent::Ended(_)))
+        .await;
+    assert_eq!(agent_lines(&rest), ["Connecting you to sales."]);
+}
