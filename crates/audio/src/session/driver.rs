@@ -250,12 +250,7 @@ impl Driver {
             Wake::Playout(item) => self.on_playout(item).await,
             Wake::FrameDue => self.send_frame().await,
             Wake::MarksOverdue => {
-                self.marks_deadline = None;
-                let last = self.tracker.pending_marks().last().map(|m| m.name.clone());
-                if let Some(name) = last {
-                    tracing::debug!(mark = %name, "marks were not echoed in time; counting them as heard");
-                    self.tracker.acknowledge(&name);
-                }
+                self.count_marks_heard();
                 self.settle_if_played().await;
             }
             Wake::JudgeInterruption => self.judge_interruption(false).await,
@@ -369,7 +364,7 @@ impl Driver {
     /// caller is listening, not taking the turn.
     async fn on_caller_words(&mut self) {
         if self.interruption.is_none()
-            && self.reply.is_some()
+            && self.agent_talking()
             && self.backchannel.covers(&self.utterance_words())
         {
             self.silence.caller_heard(Instant::now());
@@ -382,7 +377,7 @@ impl Driver {
     /// audio pauses while it is judged.
     async fn on_caller_speech(&mut self) {
         self.silence.caller_heard(Instant::now());
-        if self.reply.is_some() && self.interruption.is_none() {
+        if self.agent_talking() && self.interruption.is_none() {
             self.interruption = Some(Interruption::begin(Instant::now(), self.vad_speaking_since));
             // The audio will not play while paused: its marks cannot be overdue.
             self.marks_deadline = None;
@@ -433,7 +428,7 @@ impl Driver {
             self.judge_interruption(true).await;
             return;
         }
-        if self.reply.is_some() {
+        if self.agent_talking() {
             let spoke = self
                 .interruption
                 .as_ref()
@@ -461,7 +456,10 @@ impl Driver {
                 self.resume().await;
                 return;
             }
-            self.barge_in().await;
+        }
+        self.take_turn_from_agent().await;
+        if self.end.is_some() {
+            return;
         }
         let utterance = std::mem::take(&mut self.utterance);
         let text = utterance.finals.join(" ");
@@ -476,14 +474,49 @@ impl Driver {
         self.start_reply(ReplyJob::Answer(text), Some((ended_at, decided_at)));
     }
 
+    /// Whether the agent is talking, or about to: a reply is under way and its audio has not
+    /// finished playing (by the pacing clock). A reply that has played and only waits for its
+    /// marks is over as far as the caller can tell, so what they say then is a turn of their
+    /// own, not an interruption ("Yes." right after the agent's question is an answer).
+    fn agent_talking(&self) -> bool {
+        let Some(reply) = &self.reply else {
+            return false;
+        };
+        let sent_all =
+            reply.done.is_some() && reply.playout.is_none() && self.pending_frame.is_none();
+        !(sent_all && Instant::now() >= Instant::from_std(self.pacer.next_deadline()))
+    }
+
+    /// The caller takes the turn: a reply still talking is cut; one that has played settles as
+    /// heard, its late marks and all.
+    async fn take_turn_from_agent(&mut self) {
+        if self.reply.is_none() {
+            return;
+        }
+        if self.agent_talking() {
+            self.barge_in().await;
+        } else {
+            self.count_marks_heard();
+            self.settle_if_played().await;
+        }
+    }
+
+    /// Takes every mark not yet echoed as heard.
+    fn count_marks_heard(&mut self) {
+        self.marks_deadline = None;
+        let last = self.tracker.pending_marks().last().map(|m| m.name.clone());
+        if let Some(name) = last {
+            tracing::debug!(mark = %name, "counting marks not echoed as heard");
+            self.tracker.acknowledge(&name);
+        }
+    }
+
     /// The caller pressed a key. (Which one is not logged: entries may be PINs.)
     async fn on_key(&mut self, key: char) {
         tracing::debug!("the caller pressed a key");
         self.silence.caller_heard(Instant::now());
         // Pressing a key is deliberate: it interrupts the agent at once.
-        if self.reply.is_some() {
-            self.barge_in().await;
-        }
+        self.take_turn_from_agent().await;
         if let Some(keys) = self.keypad.press(key, Instant::now()) {
             self.answer_keys(keys).await;
         }
@@ -492,8 +525,9 @@ impl Driver {
     /// The caller finished a keypad entry: answer it as their turn.
     async fn answer_keys(&mut self, keys: String) {
         let now = Instant::now();
-        if self.reply.is_some() {
-            self.barge_in().await;
+        self.take_turn_from_agent().await;
+        if self.end.is_some() {
+            return;
         }
         self.emit_line(TranscriptLine {
             speaker: Who::Customer,

@@ -397,3 +397,34 @@ async fn marks_never_echoed_count_as_heard_after_the_grace_period() {
         [(ChatRole::Assistant, GREETING.to_owned())]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_while_the_last_marks_are_late_is_a_turn_not_a_backchannel() {
+    let mut call = Setup::new(&[GREETING, "Great."]).start();
+    // The greeting plays to its end; the channel is slow to echo its marks.
+    let greeting = call
+        .until(false, |e| *e == OutboundEvent::Mark("r1-s2".into()))
+        .await;
+    assert_eq!(frames(&greeting), 20);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    // "Yes." is a backchannel word, but the agent has finished: it answers the question.
+    call.caller_says("Yes.").await;
+    let heard = line(&call.next().await).clone();
+    assert_eq!((heard.speaker, heard.text.as_str()), (Who::Agent, GREETING));
+    let caller = line(&call.next().await).clone();
+    assert_eq!(
+        (caller.speaker, caller.text.as_str()),
+        (Who::Customer, "Yes.")
+    );
+    let answer = call.until(true, is_agent_line).await;
+    assert_eq!(line(answer.last().unwrap()).text, "Great.");
+    let (outcome, _) = call.hang_up().await;
+    assert_eq!(
+        roles(&outcome.state),
+        [
+            (ChatRole::Assistant, GREETING.to_owned()),
+            (ChatRole::User, "Yes.".to_owned()),
+            (ChatRole::Assistant, "Great.".to_owned()),
+        ]
+    );
+}
