@@ -31,7 +31,15 @@
 //! paused, when the caller's utterance ends as backchannel ("uh-huh", "okay") or too short, or
 //! when nothing confirms it in time (see [`TurnTaking`]). Backchannel utterances appear in the
 //! transcript as the caller's lines, but never reach the conversation engine: they are not
-//! turns, and the reply they were said over goes on.
+//! turns, and the reply they were said over goes on. This holds while the agent's audio plays;
+//! once it has played, whatever the caller says is their turn, even before the last marks are
+//! echoed.
+//!
+//! # Silences and keys
+//!
+//! A tool call that keeps a reply silent gets one filler line; a caller who stays silent is
+//! checked on and, in the end, said goodbye to; keys pressed on the keypad form an entry that is
+//! the caller's turn (see [`TurnTaking`]).
 
 mod driver;
 mod interruption;
@@ -62,7 +70,7 @@ use crate::codec::mulaw;
 use crate::pcm::{i16_to_pcm16le_into, pcm16le_to_i16_into};
 use crate::vad::VadConfig;
 
-pub use turn_taking::{DEFAULT_BACKCHANNEL_WORDS, TurnTaking};
+pub use turn_taking::TurnTaking;
 
 /// The audio format of a channel's media stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-/// Turn-taking tuning of a session. The defaults suit phone calls.
+use switchboard_domain::agent::AgentTurnTaking;
+
+/// Turn-taking tuning of a session. The defaults are an agent's ([`AgentTurnTaking::default`]);
+/// build it from an agent's configuration with `TurnTaking::from(&agent.turn_taking)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnTaking {
     /// Caller words (from interim or final transcripts) that confirm an interruption, unless they
@@ -44,30 +47,69 @@ pub struct TurnTaking {
     pub dtmf_timeout: Duration,
 }
 
-/// The backchannel words and phrases of [`TurnTaking::default`].
-pub const DEFAULT_BACKCHANNEL_WORDS: &[&str] = &[
-    "yeah", "yes", "yep", "yup", "ya", "uh-huh", "mhm", "mm-hmm", "mm", "hmm", "okay", "ok",
-    "right", "alright", "sure", "i see", "got it", "cool",
-];
-
 impl Default for TurnTaking {
     fn default() -> Self {
+        Self::from(&AgentTurnTaking::default())
+    }
+}
+
+/// Milliseconds as a duration; 0 as "never".
+fn unless_zero(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+impl From<&AgentTurnTaking> for TurnTaking {
+    fn from(agent: &AgentTurnTaking) -> Self {
         Self {
-            min_interruption_words: 1,
-            min_interruption: Duration::from_millis(800),
-            false_interruption_timeout: Duration::from_millis(1500),
-            backchannel_words: DEFAULT_BACKCHANNEL_WORDS
-                .iter()
-                .map(|&word| word.to_owned())
-                .collect(),
-            filler_after: Some(Duration::from_millis(1200)),
-            filler_line: "One moment while I check that.".to_owned(),
-            silence_reprompt_after: Some(Duration::from_secs(8)),
-            silence_reprompts_max: 2,
-            silence_reprompt_line: "Are you still there?".to_owned(),
-            silence_goodbye_line: "I haven't heard from you, so I'll hang up now. Goodbye!"
-                .to_owned(),
-            dtmf_timeout: Duration::from_secs(2),
+            min_interruption_words: agent.min_interruption_words,
+            min_interruption: Duration::from_millis(u64::from(agent.min_interruption_ms)),
+            false_interruption_timeout: Duration::from_millis(u64::from(
+                agent.false_interruption_timeout_ms,
+            )),
+            backchannel_words: agent.backchannel_words.clone(),
+            filler_after: unless_zero(agent.filler_after_ms),
+            filler_line: agent.filler_line.clone(),
+            silence_reprompt_after: unless_zero(agent.silence_reprompt_after_ms),
+            silence_reprompts_max: agent.silence_reprompts_max,
+            silence_reprompt_line: agent.silence_reprompt_line.clone(),
+            silence_goodbye_line: agent.silence_goodbye_line.clone(),
+            dtmf_timeout: Duration::from_millis(u64::from(agent.dtmf_timeout_ms)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agents_settings_map_to_the_session_and_zero_means_never() {
+        let defaults = TurnTaking::default();
+        assert_eq!(defaults.min_interruption, Duration::from_millis(800));
+        assert_eq!(defaults.filler_after, Some(Duration::from_millis(1200)));
+        assert_eq!(
+            defaults.silence_reprompt_after,
+            Some(Duration::from_secs(8))
+        );
+        let agent = AgentTurnTaking {
+            min_interruption_words: 3,
+            false_interruption_timeout_ms: 2500,
+            filler_after_ms: 0,
+            silence_reprompt_after_ms: 0,
+            dtmf_timeout_ms: 3000,
+            backchannel_words: vec!["aye".into()],
+            ..AgentTurnTaking::default()
+        };
+        let session = TurnTaking::from(&agent);
+        assert_eq!(session.min_interruption_words, 3);
+        assert_eq!(
+            session.false_interruption_timeout,
+            Duration::from_millis(2500)
+        );
+        assert_eq!(session.filler_after, None);
+        assert_eq!(session.silence_reprompt_after, None);
+        assert_eq!(session.dtmf_timeout, Duration::from_secs(3));
+        assert_eq!(session.backchannel_words, ["aye"]);
+        assert_eq!(session.filler_line, agent.filler_line);
     }
 }
