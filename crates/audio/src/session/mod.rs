@@ -46,6 +46,7 @@ mod interruption;
 mod keypad;
 mod recogniser;
 mod recorder;
+mod reply_text;
 mod silence;
 mod speaker;
 mod tasks;
