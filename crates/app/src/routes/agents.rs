@@ -7,7 +7,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::agent::{
-    Agent, AgentInput, AgentStats, AgentStatus, AgentTool, HttpToolInput, ToolInput,
+    Agent, AgentInput, AgentStats, AgentStatus, AgentTool, AgentTurnTaking, HttpToolInput,
+    ToolInput, TurnTakingInput,
 };
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::page::PageRequest;
@@ -56,6 +57,58 @@ pub struct SttRequest {
     pub provider: Option<String>,
     pub model: Option<String>,
     pub language: Option<String>,
+}
+
+/// How the agent takes turns on a voice call; every field is optional, and on update only the
+/// fields sent change. Durations are in milliseconds.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TurnTakingRequest {
+    /// Words (not all backchannel words) the caller must say over the agent to interrupt it,
+    /// 0 to 20; 0 leaves it to `min_interruption_ms`.
+    pub min_interruption_words: Option<i64>,
+    /// Speech over the agent longer than this interrupts it, 0 to 5000; less than
+    /// `false_interruption_timeout_ms`.
+    pub min_interruption_ms: Option<i64>,
+    /// An interruption not confirmed within this is judged false and the agent resumes, 200 to
+    /// 10000.
+    pub false_interruption_timeout_ms: Option<i64>,
+    /// Words or short phrases that show the caller is listening ("yeah", "uh-huh"): they
+    /// neither interrupt the agent nor become a turn. At most 50, each up to 40 characters.
+    pub backchannel_words: Option<Vec<String>>,
+    /// Silence while a tool runs before the agent says `filler_line`: 0 (never) or 300 to
+    /// 10000.
+    pub filler_after_ms: Option<i64>,
+    /// Up to 200 characters.
+    pub filler_line: Option<String>,
+    /// Silence on both sides before the agent checks in: 0 (never, and no hang-up for
+    /// silence) or 2000 to 120000.
+    pub silence_reprompt_after_ms: Option<i64>,
+    /// Check-ins, 0 to 5, before the agent says `silence_goodbye_line` and hangs up.
+    pub silence_reprompts_max: Option<i64>,
+    /// Up to 200 characters.
+    pub silence_reprompt_line: Option<String>,
+    /// Up to 200 characters; empty hangs up without a word.
+    pub silence_goodbye_line: Option<String>,
+    /// A keypad entry ends with `#` or after this long without a key, 500 to 10000.
+    pub dtmf_timeout_ms: Option<i64>,
+}
+
+impl From<TurnTakingRequest> for TurnTakingInput {
+    fn from(request: TurnTakingRequest) -> Self {
+        Self {
+            min_interruption_words: request.min_interruption_words,
+            min_interruption_ms: request.min_interruption_ms,
+            false_interruption_timeout_ms: request.false_interruption_timeout_ms,
+            backchannel_words: request.backchannel_words,
+            filler_after_ms: request.filler_after_ms,
+            filler_line: request.filler_line,
+            silence_reprompt_after_ms: request.silence_reprompt_after_ms,
+            silence_reprompts_max: request.silence_reprompts_max,
+            silence_reprompt_line: request.silence_reprompt_line,
+            silence_goodbye_line: request.silence_goodbye_line,
+            dtmf_timeout_ms: request.dtmf_timeout_ms,
+        }
+    }
 }
 
 /// Seed 001's settings block.
@@ -113,6 +166,8 @@ pub struct AgentRequest {
     #[serde(alias = "max_call_duration")]
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
+    /// Turn-taking on voice calls.
+    pub turn_taking: Option<TurnTakingRequest>,
 }
 
 fn tool_input(tool: ToolRequest) -> ToolInput {
@@ -153,6 +208,7 @@ impl AgentRequest {
             end_call_phrases: self.end_call_phrases,
             max_call_duration_secs: self.max_call_duration_secs,
             webhook_url: self.webhook_url,
+            turn_taking: self.turn_taking.map(Into::into).unwrap_or_default(),
             ..AgentInput::default()
         };
         input.voice.voice_id = self.voice_id;
@@ -219,6 +275,40 @@ pub struct SettingsView {
     pub tts_speed: f64,
 }
 
+/// How the agent takes turns on a voice call; durations in milliseconds, 0 meaning never.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnTakingView {
+    pub min_interruption_words: u32,
+    pub min_interruption_ms: u32,
+    pub false_interruption_timeout_ms: u32,
+    pub backchannel_words: Vec<String>,
+    pub filler_after_ms: u32,
+    pub filler_line: String,
+    pub silence_reprompt_after_ms: u32,
+    pub silence_reprompts_max: u32,
+    pub silence_reprompt_line: String,
+    pub silence_goodbye_line: String,
+    pub dtmf_timeout_ms: u32,
+}
+
+impl From<AgentTurnTaking> for TurnTakingView {
+    fn from(t: AgentTurnTaking) -> Self {
+        Self {
+            min_interruption_words: t.min_interruption_words,
+            min_interruption_ms: t.min_interruption_ms,
+            false_interruption_timeout_ms: t.false_interruption_timeout_ms,
+            backchannel_words: t.backchannel_words,
+            filler_after_ms: t.filler_after_ms,
+            filler_line: t.filler_line,
+            silence_reprompt_after_ms: t.silence_reprompt_after_ms,
+            silence_reprompts_max: t.silence_reprompts_max,
+            silence_reprompt_line: t.silence_reprompt_line,
+            silence_goodbye_line: t.silence_goodbye_line,
+            dtmf_timeout_ms: t.dtmf_timeout_ms,
+        }
+    }
+}
+
 /// Figures from the agent's calls; zeros until it has any.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsView {
@@ -258,6 +348,7 @@ pub struct AgentView {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    pub turn_taking: TurnTakingView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -312,6 +403,7 @@ impl AgentView {
             end_call_phrases: c.end_call_phrases,
             max_call_duration_secs: c.max_call_duration_secs,
             webhook_url: c.webhook_url,
+            turn_taking: c.turn_taking.into(),
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use switchboard_audio::session::{
     ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
-    SessionOutcome, SessionPorts, TranscriptLine, VoiceLatency, VoiceSession, VoiceSessionConfig,
+    SessionOutcome, SessionPorts, TranscriptLine, TurnTaking, VoiceLatency, VoiceSession,
+    VoiceSessionConfig,
 };
 use switchboard_domain::call::{CallStatus, LiveCall, NewCallTurn, Speaker, TurnLatency};
 use switchboard_domain::conversation::ConversationState;
@@ -25,8 +26,6 @@ const FRAME_QUEUE: usize = 64;
 const LINE_QUEUE: usize = 32;
 /// How long a call without its own limit may last.
 const DEFAULT_MAX_CALL: Duration = Duration::from_secs(3600);
-/// How long the caller may stay silent while the agent is idle before the call ends.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One side of a live call as the runner sees it: frames from the caller, events to them.
 pub trait Channel {
@@ -77,14 +76,16 @@ fn turn_latency(latency: VoiceLatency) -> TurnLatency {
 /// The session's settings for this call's agent (or scenario).
 fn session_config(live: &LiveCall, format: ChannelFormat) -> VoiceSessionConfig {
     let context = live.context();
+    // Silence is handled by the turn-taking check-ins (the agent's, or the defaults for a
+    // scenario), which end the call politely when nobody answers them.
     let mut config = VoiceSessionConfig {
         format,
-        silence_timeout: Some(SILENCE_TIMEOUT),
         ..VoiceSessionConfig::default()
     };
     let mut stt = SttConfig::default();
     let mut max_call = DEFAULT_MAX_CALL;
     if let Some(agent) = &context.agent {
+        config.turn_taking = TurnTaking::from(&agent.turn_taking);
         config.voice.clone_from(&agent.voice.voice_id);
         // Speeds are validated to a small range.
         config.speed = agent.voice.speed as f32;

@@ -12,6 +12,7 @@ use super::config::{
     AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig, SttProvider, VoiceConfig,
     VoiceProvider,
 };
+use super::turn_taking::{AgentTurnTaking, TurnTakingInput};
 use crate::validation::{ValidationErrors, is_http_url};
 
 const MAX_NAME_CHARS: usize = 200;
@@ -85,6 +86,7 @@ pub struct AgentInput {
     pub end_call_phrases: Option<Vec<String>>,
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
+    pub turn_taking: TurnTakingInput,
 }
 
 /// The configuration of an agent nobody has changed yet.
@@ -119,6 +121,7 @@ fn defaults() -> AgentConfig {
         end_call_phrases: Vec::new(),
         max_call_duration_secs: 1800,
         webhook_url: None,
+        turn_taking: AgentTurnTaking::default(),
     }
 }
 
@@ -459,6 +462,7 @@ impl AgentInput {
                 e.add("webhook_url", "must be an http(s) URL");
             }
         }
+        config.turn_taking = self.turn_taking.apply_to(&config.turn_taking, &mut e);
         e.into_result(config)
     }
 }
@@ -641,6 +645,44 @@ mod tests {
                 "tools[6].name",
                 "tools[8].name"
             ]
+        );
+    }
+
+    #[test]
+    fn a_stored_config_without_turn_taking_loads_with_the_defaults() {
+        let config = named("a").into_new_config().unwrap();
+        let mut stored = serde_json::to_value(&config).unwrap();
+        stored.as_object_mut().unwrap().remove("turn_taking");
+        let loaded: AgentConfig = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.turn_taking, AgentTurnTaking::default());
+        assert_eq!(loaded, config);
+    }
+
+    #[test]
+    fn turn_taking_updates_keep_the_fields_not_sent() {
+        let mut input = named("a");
+        input.turn_taking.dtmf_timeout_ms = Some(3000);
+        let base = input.into_new_config().unwrap();
+        let update = AgentInput {
+            turn_taking: TurnTakingInput {
+                filler_after_ms: Some(0),
+                ..TurnTakingInput::default()
+            },
+            ..AgentInput::default()
+        };
+        let updated = update.apply_to(&base).unwrap();
+        assert_eq!(updated.turn_taking.dtmf_timeout_ms, 3000);
+        assert_eq!(updated.turn_taking.filler_after_ms, 0);
+        let bad = AgentInput {
+            turn_taking: TurnTakingInput {
+                silence_reprompts_max: Some(-2),
+                ..TurnTakingInput::default()
+            },
+            ..AgentInput::default()
+        };
+        assert_eq!(
+            fields(&bad.apply_to(&base).unwrap_err()),
+            ["turn_taking.silence_reprompts_max"]
         );
     }
 

@@ -4,6 +4,7 @@ mod config;
 mod flow_check;
 mod input;
 mod service;
+mod turn_taking;
 
 pub use config::{
     AgentStats, AgentStatus, AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig,
@@ -11,6 +12,7 @@ pub use config::{
 };
 pub use input::{AgentInput, HttpToolInput, LlmInput, SttInput, ToolInput, VoiceInput};
 pub use service::{AgentError, AgentService};
+pub use turn_taking::{AgentTurnTaking, DEFAULT_BACKCHANNEL_WORDS, TurnTakingInput};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,6 +51,9 @@ pub struct AgentConfig {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    /// Turn-taking on voice calls; agents stored before it existed get the defaults.
+    #[serde(default)]
+    pub turn_taking: AgentTurnTaking,
 }
 
 impl Agent {
