@@ -4,6 +4,7 @@
 //! the session ends the call is finished with the conversation as heard, its end reason and its
 //! recording, whatever failed on the way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_audio::session::{
@@ -12,8 +13,8 @@ use switchboard_audio::session::{
     VoiceSessionConfig,
 };
 use switchboard_domain::call::{CallStatus, LiveCall, NewCallTurn, Speaker, TurnLatency};
-use switchboard_domain::conversation::ConversationState;
-use switchboard_domain::ports::{ChatRole, SttConfig};
+use switchboard_domain::conversation::{ConversationState, EndReason};
+use switchboard_domain::ports::{ChatRole, SttConfig, Telephony};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, info, warn};
 
@@ -45,6 +46,9 @@ pub struct CallSetup {
     pub recordings: Recordings,
     /// Becomes `true` when the call must end (the server shuts down, a client ended it).
     pub stop: watch::Receiver<bool>,
+    /// The telephony provider carrying a phone call, which performs transfers; `None` for other
+    /// channels.
+    pub telephony: Option<Arc<dyn Telephony>>,
 }
 
 /// Why a voice call ended, as stored.
@@ -129,6 +133,29 @@ fn opening(live: &LiveCall) -> (Opening, Option<String>) {
     )
 }
 
+/// Hands a phone call the agent decided to transfer to the number it named, while the stream is
+/// still open (closing it first would end the call).
+async fn transfer_if_asked(
+    live: &LiveCall,
+    outcome: &SessionOutcome,
+    telephony: Option<&dyn Telephony>,
+) {
+    let (Some(to), Some(telephony), Some(provider_id)) = (
+        outcome.state.transfer_to.as_deref(),
+        telephony,
+        live.call().provider_call_id.as_deref(),
+    ) else {
+        return;
+    };
+    if outcome.end != SessionEnd::Agent(EndReason::Transferred) {
+        return;
+    }
+    match telephony.transfer(provider_id, to).await {
+        Ok(()) => info!("the call was transferred"),
+        Err(error) => warn!(%error, "the transfer failed; the call ends"),
+    }
+}
+
 /// Writes transcript lines as they come; the stored greeting is not written twice.
 async fn write_lines(
     mut live: LiveCall,
@@ -164,6 +191,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
         format,
         recordings,
         stop,
+        telephony,
     } = setup;
     let call_id = live.call().id;
     let config = session_config(&live, format);
@@ -280,6 +308,9 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
             return outcome;
         }
     };
+    if let Some(outcome) = &outcome {
+        transfer_if_asked(&live, outcome, telephony.as_deref()).await;
+    }
     let (status, reason, state, recording) = match &outcome {
         Some(outcome) => {
             let (status, reason) = end_reason(&outcome.end, timed_out);

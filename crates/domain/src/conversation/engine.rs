@@ -101,6 +101,10 @@ pub struct ConversationState {
     pub flow: Option<FlowState>,
     pub caller_turns: u32,
     pub ended: Option<EndReason>,
+    /// The number the call is to be handed to, once the agent or the flow decided to transfer
+    /// it; the channel carries the transfer out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to: Option<String>,
 }
 
 /// The agent's answer to one turn.
@@ -381,6 +385,9 @@ impl ConversationEngine {
         if reply.end_reason.is_some() {
             reply.should_end_call = true;
             state.ended = reply.end_reason.clone();
+        }
+        if reply.transfer_to.is_some() {
+            state.transfer_to.clone_from(&reply.transfer_to);
         }
         Ok(reply)
     }
