@@ -10,6 +10,7 @@ mod health;
 mod knowledge;
 mod onboarding;
 mod openapi;
+mod outbound_calls;
 mod phone_calls;
 mod phone_numbers;
 mod pinecone;

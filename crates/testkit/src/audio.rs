@@ -150,6 +150,29 @@ pub(crate) fn audio_pieces(bytes: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// A mono 16-bit PCM WAV file of `samples` at `rate_hz`, written by hand (not by the code under
+/// test) for uploads.
+#[must_use]
+pub fn wav_file(samples: &[i16], rate_hz: u32) -> Vec<u8> {
+    let data = pcm16le(samples);
+    let data_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16_u32.to_le_bytes());
+    wav.extend_from_slice(&1_u16.to_le_bytes());
+    wav.extend_from_slice(&1_u16.to_le_bytes());
+    wav.extend_from_slice(&rate_hz.to_le_bytes());
+    wav.extend_from_slice(&(rate_hz * 2).to_le_bytes());
+    wav.extend_from_slice(&2_u16.to_le_bytes());
+    wav.extend_from_slice(&16_u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&data);
+    wav
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,27 +233,4 @@ mod tests {
         assert_eq!(mulaw_encode_sample(1000), 0xCE);
         assert_eq!(mulaw_encode_sample(-1000), 0x4E);
     }
-}
-
-/// A mono 16-bit PCM WAV file of `samples` at `rate_hz`, written by hand (not by the code under
-/// test) for uploads.
-#[must_use]
-pub fn wav_file(samples: &[i16], rate_hz: u32) -> Vec<u8> {
-    let data = pcm16le(samples);
-    let data_len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    let mut wav = Vec::with_capacity(44 + data.len());
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16_u32.to_le_bytes());
-    wav.extend_from_slice(&1_u16.to_le_bytes());
-    wav.extend_from_slice(&1_u16.to_le_bytes());
-    wav.extend_from_slice(&rate_hz.to_le_bytes());
-    wav.extend_from_slice(&(rate_hz * 2).to_le_bytes());
-    wav.extend_from_slice(&2_u16.to_le_bytes());
-    wav.extend_from_slice(&16_u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.extend_from_slice(&data);
-    wav
 }
