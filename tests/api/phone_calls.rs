@@ -296,7 +296,10 @@ fn transcript(call: &Value) -> Vec<(String, String)> {
 #[tokio::test]
 async fn the_caller_barges_in_and_the_agent_stops() -> anyhow::Result<()> {
     let line = line_with("Luigi's, good evening.", true).await?;
-    let deepgram = line.deepgram.as_ref().unwrap();
+    let deepgram = line
+        .deepgram
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the line has no Deepgram"))?;
     deepgram.script([
         "What are your opening hours",
         "Wait, actually I have a question",

@@ -237,6 +237,20 @@ pub enum CallSort {
     Oldest,
 }
 
+impl CallSort {
+    /// Parses `newest`/`-started_at` or `oldest`/`started_at`.
+    ///
+    /// # Errors
+    /// A sentence naming the accepted values.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "newest" | "-started_at" => Ok(Self::Newest),
+            "oldest" | "started_at" => Ok(Self::Oldest),
+            other => Err(format!("{other:?} is not newest or oldest")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::CallStatus;
@@ -258,20 +272,6 @@ mod tests {
             for next in [Queued, Ringing, InProgress, Completed, Failed] {
                 assert!(!end.may_become(next), "{end:?} -> {next:?}");
             }
-        }
-    }
-}
-
-impl CallSort {
-    /// Parses `newest`/`-started_at` or `oldest`/`started_at`.
-    ///
-    /// # Errors
-    /// A sentence naming the accepted values.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw.trim() {
-            "newest" | "-started_at" => Ok(Self::Newest),
-            "oldest" | "started_at" => Ok(Self::Oldest),
-            other => Err(format!("{other:?} is not newest or oldest")),
         }
     }
 }
