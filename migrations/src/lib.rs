@@ -11,6 +11,7 @@ mod m20261121_000004_onboarding;
 mod m20261121_000005_calls;
 mod m20261121_000006_call_extras;
 mod m20261121_000007_voice_calls;
+mod m20261121_000009_call_analysis;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000005_calls::Migration),
             Box::new(m20261121_000006_call_extras::Migration),
             Box::new(m20261121_000007_voice_calls::Migration),
+            Box::new(m20261121_000009_call_analysis::Migration),
         ]
     }
 }

@@ -49,6 +49,10 @@ pub struct AgentConfig {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` (validated).
+    /// Agents stored before it existed have none.
+    #[serde(default)]
+    pub analysis_schema: Option<serde_json::Value>,
 }
 
 impl Agent {
