@@ -113,6 +113,11 @@ pub struct AgentRequest {
     #[serde(alias = "max_call_duration")]
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` with
+    /// `properties` (and optionally `required`); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<Option<serde_json::Value>>,
 }
 
 fn tool_input(tool: ToolRequest) -> ToolInput {
@@ -153,6 +158,9 @@ impl AgentRequest {
             end_call_phrases: self.end_call_phrases,
             max_call_duration_secs: self.max_call_duration_secs,
             webhook_url: self.webhook_url,
+            analysis_schema: self
+                .analysis_schema
+                .map(|schema| schema.unwrap_or(serde_json::Value::Null)),
             ..AgentInput::default()
         };
         input.voice.voice_id = self.voice_id;
@@ -258,6 +266,9 @@ pub struct AgentView {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    /// The fields each call's analysis extracts.
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -312,6 +323,7 @@ impl AgentView {
             end_call_phrases: c.end_call_phrases,
             max_call_duration_secs: c.max_call_duration_secs,
             webhook_url: c.webhook_url,
+            analysis_schema: c.analysis_schema,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }
