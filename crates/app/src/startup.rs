@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -12,17 +13,20 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
-use switchboard_domain::call::{CallLimits, CallPorts, CallService};
+use switchboard_domain::call::{
+    AnalysisPolicy, AnalysisPorts, AnalysisService, CallLimits, CallPorts, CallService,
+    LlmCallAnalyzer,
+};
 use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
-use switchboard_domain::ports::{Clock, SystemClock};
+use switchboard_domain::ports::{CallAnalyzer, Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
-use switchboard_local::LocalDocumentReader;
+use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
-    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
+    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -41,6 +45,7 @@ use crate::state::AppState;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
 use crate::voice::tokens::CallTokens;
+use crate::worker::Worker;
 
 /// How long in-flight requests may finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -64,6 +69,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
+    worker: Worker,
 }
 
 impl std::fmt::Debug for Application {
@@ -193,11 +199,31 @@ impl Application {
             Arc::new(SeaOrmScenarios::new(database.clone())),
             clock.clone(),
         );
+        let model = providers::language_model(&settings)?;
         let engine = ConversationEngine::new(
-            providers::language_model(&settings)?,
+            model.clone(),
             Arc::new(knowledge.clone()),
             Arc::new(HttpToolInvoker::new()?),
             clock.clone(),
+        );
+        // Calls are analysed by the language model when one is configured, else offline.
+        let analyzer: Arc<dyn CallAnalyzer> = match model {
+            Some(model) => Arc::new(LlmCallAnalyzer::new(model)),
+            None => Arc::new(LexiconAnalyzer::new()),
+        };
+        let analysis = AnalysisService::new(
+            AnalysisPorts {
+                jobs: Arc::new(SeaOrmCallAnalyses::new(database.clone())),
+                calls: call_repository.clone(),
+                analyzer,
+                clock: clock.clone(),
+            },
+            AnalysisPolicy {
+                max_attempts: settings.analysis.max_attempts,
+                retry_base: Duration::from_millis(settings.analysis.retry_base_ms),
+                retry_max: Duration::from_millis(settings.analysis.retry_max_ms),
+                lease: Duration::from_secs(settings.analysis.lease_secs),
+            },
         );
         let calls = CallService::new(
             CallPorts {
@@ -279,10 +305,12 @@ impl Application {
         if let Some(workers) = settings.http_workers {
             server = server.workers(workers);
         }
+        let worker = Worker::spawn(analysis, Duration::from_millis(settings.scheduler_poll_ms));
         Ok(Self {
             port,
             server: server.run(),
             database,
+            worker,
         })
     }
 
@@ -299,13 +327,20 @@ impl Application {
     }
 
     /// Serves until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`], letting requests in
-    /// flight finish, then closes the database pool.
+    /// flight finish, then stops the background worker and closes the database pool.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        self.database.close().await?;
+        let Self {
+            server,
+            database,
+            worker,
+            ..
+        } = self;
+        server.await?;
+        worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS)).await;
+        database.close().await?;
         Ok(())
     }
 }

@@ -168,6 +168,11 @@ pub struct AgentRequest {
     pub webhook_url: Option<String>,
     /// Turn-taking on voice calls.
     pub turn_taking: Option<TurnTakingRequest>,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` with
+    /// `properties` (and optionally `required`); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<Option<serde_json::Value>>,
 }
 
 fn tool_input(tool: ToolRequest) -> ToolInput {
@@ -209,6 +214,9 @@ impl AgentRequest {
             max_call_duration_secs: self.max_call_duration_secs,
             webhook_url: self.webhook_url,
             turn_taking: self.turn_taking.map(Into::into).unwrap_or_default(),
+            analysis_schema: self
+                .analysis_schema
+                .map(|schema| schema.unwrap_or(serde_json::Value::Null)),
             ..AgentInput::default()
         };
         input.voice.voice_id = self.voice_id;
@@ -349,6 +357,9 @@ pub struct AgentView {
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
     pub turn_taking: TurnTakingView,
+    /// The fields each call's analysis extracts.
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -404,6 +415,7 @@ impl AgentView {
             max_call_duration_secs: c.max_call_duration_secs,
             webhook_url: c.webhook_url,
             turn_taking: c.turn_taking.into(),
+            analysis_schema: c.analysis_schema,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }

@@ -54,6 +54,10 @@ pub struct AgentConfig {
     /// Turn-taking on voice calls; agents stored before it existed get the defaults.
     #[serde(default)]
     pub turn_taking: AgentTurnTaking,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` (validated).
+    /// Agents stored before it existed have none.
+    #[serde(default)]
+    pub analysis_schema: Option<serde_json::Value>,
 }
 
 impl Agent {
