@@ -442,3 +442,72 @@ async fn the_agent_transfers_a_live_call() -> anyhow::Result<()> {
     assert!(transfer.contains("<Dial>+14155550142</Dial>"), "{transfer}");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_answering_machine_gets_the_voicemail_message() -> anyhow::Result<()> {
+    let d = dialer(|b| b).await?;
+    let message = "Hi, this is Ava from the clinic. Please call us back.";
+    let updated = d
+        .app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/agents/{}", d.agent),
+        )
+        .bearer_auth(&d.token)
+        .json(&json!({"voicemail": {"detect_machine": true, "message": message}}))
+        .send()
+        .await?;
+    let agent = expect_json(updated, 200).await?;
+    assert_eq!(agent["voicemail"]["detect_machine"], true);
+
+    let placed = expect_json(place(&d, None).await?, 201).await?;
+    let id = placed["id"].as_str().unwrap_or_default().to_owned();
+    let sid = placed["provider_call_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let dial = &d.twilio.dials()[0].form;
+    assert_eq!(dial.get("MachineDetection"), Some("DetectMessageEnd"));
+    assert_eq!(dial.get("AsyncAmd"), Some("true"));
+    assert_eq!(
+        dial.get("AsyncAmdStatusCallback")
+            .map(|u| u.ends_with("/telephony/twilio/amd")),
+        Some(true)
+    );
+    let stream = TwimlStream::from_twiml(d.twilio.dials()[0].twiml().unwrap_or_default())?;
+    let mut media = TwilioCall::connect(&stream, &sid).await?;
+    media.silence(300).await?;
+
+    let url = d.app.url("/telephony/twilio/amd");
+    let amd = |answered_by: &'static str| {
+        let params = [
+            ("CallSid", sid.clone()),
+            ("AnsweredBy", answered_by.to_owned()),
+        ];
+        let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        d.app
+            .request(reqwest::Method::POST, "/telephony/twilio/amd")
+            .header("x-twilio-signature", twilio_signature(&url, &refs))
+            .form(&params)
+            .send()
+    };
+    // A person: nothing changes.
+    assert_eq!(amd("human").await?.status(), 204);
+    assert!(d.twilio.modifications(&sid).is_empty());
+    // A machine, after its beep: the message is left and the call ends as voicemail.
+    assert_eq!(amd("machine_end_beep").await?.status(), 204);
+    let left = d
+        .twilio
+        .modifications(&sid)
+        .into_iter()
+        .find_map(|m| m.twiml)
+        .ok_or_else(|| anyhow::anyhow!("no voicemail reached Twilio"))?;
+    assert!(
+        left.contains(message) && left.contains("<Hangup/>"),
+        "{left}"
+    );
+    media.hang_up().await?;
+    let ended = until_status(&d, &id, "completed").await?;
+    assert_eq!(ended["end_reason"], "voicemail");
+    Ok(())
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::agent::{
     Agent, AgentInput, AgentStats, AgentStatus, AgentTool, AgentTurnTaking, HttpToolInput,
-    ToolInput, TurnTakingInput,
+    ToolInput, TurnTakingInput, VoicemailInput,
 };
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::page::PageRequest;
@@ -111,6 +111,22 @@ impl From<TurnTakingRequest> for TurnTakingInput {
     }
 }
 
+/// What the agent does when an outbound call reaches an answering machine.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct VoicemailRequest {
+    /// Ask Twilio whether a person or a machine answered.
+    pub detect_machine: Option<bool>,
+    /// Left after the beep, up to 1000 characters; empty hangs up without a word.
+    pub message: Option<String>,
+}
+
+/// Answering machines on outbound calls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoicemailView {
+    pub detect_machine: bool,
+    pub message: String,
+}
+
 /// Seed 001's settings block.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SettingsRequest {
@@ -168,6 +184,8 @@ pub struct AgentRequest {
     pub webhook_url: Option<String>,
     /// Turn-taking on voice calls.
     pub turn_taking: Option<TurnTakingRequest>,
+    /// Answering machines on outbound calls.
+    pub voicemail: Option<VoicemailRequest>,
     /// The fields each call's analysis extracts: a JSON schema of type `object` with
     /// `properties` (and optionally `required`); `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
@@ -214,6 +232,13 @@ impl AgentRequest {
             max_call_duration_secs: self.max_call_duration_secs,
             webhook_url: self.webhook_url,
             turn_taking: self.turn_taking.map(Into::into).unwrap_or_default(),
+            voicemail: self
+                .voicemail
+                .map(|v| VoicemailInput {
+                    detect_machine: v.detect_machine,
+                    message: v.message,
+                })
+                .unwrap_or_default(),
             analysis_schema: self
                 .analysis_schema
                 .map(|schema| schema.unwrap_or(serde_json::Value::Null)),
@@ -357,6 +382,7 @@ pub struct AgentView {
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
     pub turn_taking: TurnTakingView,
+    pub voicemail: VoicemailView,
     /// The fields each call's analysis extracts.
     #[schema(value_type = Option<Object>)]
     pub analysis_schema: Option<serde_json::Value>,
@@ -415,6 +441,10 @@ impl AgentView {
             max_call_duration_secs: c.max_call_duration_secs,
             webhook_url: c.webhook_url,
             turn_taking: c.turn_taking.into(),
+            voicemail: VoicemailView {
+                detect_machine: c.voicemail.detect_machine,
+                message: c.voicemail.message,
+            },
             analysis_schema: c.analysis_schema,
             created_at: agent.created_at,
             updated_at: agent.updated_at,

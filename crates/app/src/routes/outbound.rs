@@ -103,12 +103,18 @@ pub(crate) async fn place_phone_call(
                 from: from.clone(),
                 stream: voice::twilio::stream_target(&sockets, state, call.id),
                 status_callback: format!("{base}/telephony/twilio/status"),
-                machine_detection_callback: None,
+                machine_detection_callback: detects_machines(call)
+                    .then(|| format!("{base}/telephony/twilio/amd")),
                 ring_timeout_secs: RING_TIMEOUT_SECS,
             },
         )
         .await?;
     Ok(opened)
+}
+
+/// Whether the call's agent asks for answering-machine detection.
+fn detects_machines(call: &Call) -> bool {
+    crate::voice::utterance::agent_of(call).is_some_and(|agent| agent.voicemail.detect_machine)
 }
 
 /// Ends a call: stored as ended, the live session (if this instance carries it) told to stop,

@@ -13,6 +13,7 @@ use super::config::{
     VoiceProvider,
 };
 use super::turn_taking::{AgentTurnTaking, TurnTakingInput};
+use super::voicemail::{AgentVoicemail, VoicemailInput};
 use crate::call::MAX_SCHEMA_PROPERTIES;
 use crate::validation::{ValidationErrors, is_http_url};
 
@@ -88,6 +89,7 @@ pub struct AgentInput {
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
     pub turn_taking: TurnTakingInput,
+    pub voicemail: VoicemailInput,
     /// The fields call analyses extract, as a JSON schema of type `object`; `Some(Value::Null)`
     /// removes it.
     pub analysis_schema: Option<serde_json::Value>,
@@ -126,6 +128,7 @@ fn defaults() -> AgentConfig {
         max_call_duration_secs: 1800,
         webhook_url: None,
         turn_taking: AgentTurnTaking::default(),
+        voicemail: AgentVoicemail::default(),
         analysis_schema: None,
     }
 }
@@ -488,6 +491,7 @@ impl AgentInput {
             }
         }
         config.turn_taking = self.turn_taking.apply_to(&config.turn_taking, &mut e);
+        config.voicemail = self.voicemail.apply_to(&config.voicemail, &mut e);
         if let Some(schema) = self.analysis_schema {
             if schema.is_null() {
                 config.analysis_schema = None;

@@ -5,6 +5,7 @@ mod flow_check;
 mod input;
 mod service;
 mod turn_taking;
+mod voicemail;
 
 pub use config::{
     AgentStats, AgentStatus, AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig,
@@ -13,6 +14,7 @@ pub use config::{
 pub use input::{AgentInput, HttpToolInput, LlmInput, SttInput, ToolInput, VoiceInput};
 pub use service::{AgentError, AgentService};
 pub use turn_taking::{AgentTurnTaking, DEFAULT_BACKCHANNEL_WORDS, TurnTakingInput};
+pub use voicemail::{AgentVoicemail, MAX_VOICEMAIL_CHARS, VoicemailInput};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,9 @@ pub struct AgentConfig {
     /// Turn-taking on voice calls; agents stored before it existed get the defaults.
     #[serde(default)]
     pub turn_taking: AgentTurnTaking,
+    /// Answering machines on outbound calls; agents stored before it existed detect none.
+    #[serde(default)]
+    pub voicemail: AgentVoicemail,
     /// The fields each call's analysis extracts: a JSON schema of type `object` (validated).
     /// Agents stored before it existed have none.
     #[serde(default)]
