@@ -12,6 +12,7 @@ mod m20261121_000005_calls;
 mod m20261121_000006_call_extras;
 mod m20261121_000007_voice_calls;
 mod m20261121_000008_phone_calls;
+mod m20261121_000009_call_analysis;
 mod m20261121_000010_scheduled_calls;
 
 /// Every migration, oldest first.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000006_call_extras::Migration),
             Box::new(m20261121_000007_voice_calls::Migration),
             Box::new(m20261121_000008_phone_calls::Migration),
+            Box::new(m20261121_000009_call_analysis::Migration),
             Box::new(m20261121_000010_scheduled_calls::Migration),
         ]
     }

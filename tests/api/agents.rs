@@ -430,3 +430,114 @@ async fn call_flows_are_validated_as_a_whole_and_round_trip() -> anyhow::Result<
     assert_eq!(body["errors"][0]["field"], "call_flow");
     Ok(())
 }
+
+#[tokio::test]
+async fn turn_taking_round_trips_and_invalid_values_name_the_field() -> anyhow::Result<()> {
+    let app = TestApp::spawn().await?;
+    let token = app.signed_in_user().await?;
+
+    // Without the section an agent gets the defaults.
+    let plain = send(
+        &app,
+        Method::POST,
+        "/api/v1/agents",
+        Some(&json!({"name": "Plain"})),
+        &token,
+    )
+    .await?;
+    let plain = expect_json(plain, 201).await?;
+    assert_eq!(plain["turn_taking"]["min_interruption_words"], 1);
+    assert_eq!(plain["turn_taking"]["silence_reprompt_after_ms"], 8000);
+    assert!(
+        plain["turn_taking"]["backchannel_words"]
+            .as_array()
+            .is_some_and(|words| words.iter().any(|w| w == "uh-huh"))
+    );
+
+    let turn_taking = json!({
+        "min_interruption_words": 2,
+        "min_interruption_ms": 600,
+        "false_interruption_timeout_ms": 2000,
+        "backchannel_words": ["yeah", "uh-huh", "I see"],
+        "filler_after_ms": 1500,
+        "filler_line": "Let me look that up.",
+        "silence_reprompt_after_ms": 10000,
+        "silence_reprompts_max": 1,
+        "silence_reprompt_line": "Hello, are you there?",
+        "silence_goodbye_line": "",
+        "dtmf_timeout_ms": 3000
+    });
+    let created = send(
+        &app,
+        Method::POST,
+        "/api/v1/agents",
+        Some(&json!({"name": "Patient", "turn_taking": turn_taking})),
+        &token,
+    )
+    .await?;
+    let created = expect_json(created, 201).await?;
+    assert_eq!(created["turn_taking"], turn_taking);
+    let path = format!("/api/v1/agents/{}", id(&created)?);
+    let fetched = expect_json(send(&app, Method::GET, &path, None, &token).await?, 200).await?;
+    assert_eq!(fetched["turn_taking"], turn_taking);
+
+    // An update changes only the fields it sends.
+    let patched = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&json!({"turn_taking": {"filler_after_ms": 0}})),
+        &token,
+    )
+    .await?;
+    let patched = expect_json(patched, 200).await?;
+    let mut expected = turn_taking.clone();
+    expected["filler_after_ms"] = json!(0);
+    assert_eq!(patched["turn_taking"], expected);
+
+    let refused = send(
+        &app,
+        Method::POST,
+        "/api/v1/agents",
+        Some(&json!({"name": "Broken", "turn_taking": {
+            "min_interruption_ms": -5,
+            "backchannel_words": ["ok", " "],
+            "filler_after_ms": 100,
+            "silence_reprompts_max": 9,
+            "dtmf_timeout_ms": 60000
+        }})),
+        &token,
+    )
+    .await?;
+    let body = expect_error(refused, 422).await?;
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "turn_taking.min_interruption_ms",
+            "turn_taking.backchannel_words[1]",
+            "turn_taking.filler_after_ms",
+            "turn_taking.silence_reprompts_max",
+            "turn_taking.dtmf_timeout_ms"
+        ]
+    );
+    let wrong_type = send(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(&json!({"turn_taking": {"dtmf_timeout_ms": "soon"}})),
+        &token,
+    )
+    .await?;
+    let body = expect_error(wrong_type, 422).await?;
+    assert_eq!(body["errors"][0]["field"], "turn_taking.dtmf_timeout_ms");
+    // Nothing was changed by the refused update.
+    let unchanged = expect_json(send(&app, Method::GET, &path, None, &token).await?, 200).await?;
+    assert_eq!(unchanged["turn_taking"], expected);
+    Ok(())
+}

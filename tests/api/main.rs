@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0, spoken to over HTTP like any client.
 
 mod agents;
+mod analysis;
 mod auth;
 mod call_logs;
 mod calls;
@@ -10,6 +11,7 @@ mod health;
 mod knowledge;
 mod onboarding;
 mod openapi;
+mod outbound_calls;
 mod phone_calls;
 mod phone_numbers;
 mod pinecone;

@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/ws/voice-chat/{call_id}"),
     ("post", "/telephony/twilio/voice"),
     ("post", "/telephony/twilio/status"),
+    ("post", "/telephony/twilio/amd"),
     ("get", "/make-call/{phone_number}/{scenario}"),
     ("post", "/make-call/{phone_number}/{scenario}"),
     ("get", "/make-custom-call/{phone_number}/{scenario_id}"),

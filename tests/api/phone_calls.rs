@@ -299,7 +299,7 @@ async fn the_caller_barges_in_and_the_agent_stops() -> anyhow::Result<()> {
     let deepgram = line
         .deepgram
         .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("the line was set up with Deepgram"))?;
+        .ok_or_else(|| anyhow::anyhow!("the line has no Deepgram"))?;
     deepgram.script([
         "What are your opening hours",
         "Wait, actually I have a question",
@@ -473,5 +473,45 @@ async fn a_failing_voice_hands_over_to_the_other_provider() -> anyhow::Result<()
     );
     call.hang_up().await?;
     ended_call(&line.app, &line.token, &call_id).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_recogniser_that_drops_mid_call_is_reopened() -> anyhow::Result<()> {
+    let line = line_with("Luigi's, how can I help?", true).await?;
+    let deepgram = line
+        .deepgram
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the line has no Deepgram"))?;
+    deepgram.script(["Do you have a table tonight"]);
+    line.openai
+        .enqueue(Reply::text("Yes, we have a table at eight."));
+    // The first recognition stream breaks as soon as it is open.
+    deepgram.drop_after(0);
+    let (call_id, mut call) = answered(&line, "CA0000000000000000000000000000000f").await?;
+    anyhow::ensure!(
+        deepgram.wait_for_connections(2, WAIT).await,
+        "the recogniser was not reopened: {} connections",
+        deepgram.connections()
+    );
+    call.speak(&speech(700)).await?;
+    call.silence(800).await?;
+    call.wait_for("the answer after the reconnect", WAIT, |heard| {
+        heard
+            .marks()
+            .iter()
+            .any(|m| m.starts_with("r2-"))
+            .then_some(())
+    })
+    .await?;
+    call.hang_up().await?;
+    let ended = ended_call(&line.app, &line.token, &call_id).await?;
+    assert!(
+        transcript(&ended).contains(&(
+            "customer".to_owned(),
+            "Do you have a table tonight".to_owned()
+        )),
+        "{ended}"
+    );
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod voice;
+pub mod worker;
 
 pub use settings::Settings;
 pub use startup::{Application, Overrides};

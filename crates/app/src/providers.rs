@@ -17,6 +17,7 @@ use switchboard_openai::{
 };
 use switchboard_pinecone::{PineconeConfig, PineconeVectorStore};
 use switchboard_storage::{Database, SeaOrmVectorStore};
+use switchboard_twilio::{TwilioClient, TwilioConfig};
 use tracing::{info, warn};
 
 use crate::settings::{ElevenLabsTransport, EmbedderChoice, Settings};
@@ -187,6 +188,18 @@ pub fn speech(settings: &Settings) -> anyhow::Result<SpeechProviders> {
 ///
 /// # Errors
 /// When the settings cannot make a client.
-pub fn telephony(_settings: &Settings) -> anyhow::Result<Option<Arc<dyn Telephony>>> {
-    Ok(None)
+pub fn telephony(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Telephony>>> {
+    let twilio = &settings.twilio;
+    let (Some(sid), Some(token)) = (&twilio.account_sid, &twilio.auth_token) else {
+        return Ok(None);
+    };
+    let config = TwilioConfig::with_base_url(
+        sid.clone(),
+        switchboard_twilio::ApiKey::new(token.expose().to_owned()),
+        twilio.base_url.clone(),
+    );
+    let client = TwilioClient::new(&config).map_err(|e| {
+        anyhow::anyhow!("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_BASE_URL: {e}")
+    })?;
+    Ok(Some(Arc::new(client)))
 }

@@ -88,8 +88,8 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A worker of this instance (its claims carry a fresh id), stepping every `poll`; a zero
-    /// `poll` switches it off.
+    /// A worker of this instance (its claims carry a fresh id), stepping every `poll` (settings
+    /// refuse zero; a zero `poll` leaves the worker off rather than spinning).
     #[must_use]
     pub fn new(service: ScheduleService, dialer: Arc<dyn CallDialer>, poll: Duration) -> Self {
         Self {
@@ -105,7 +105,7 @@ impl Scheduler {
     pub fn start(self) -> SchedulerTask {
         let (stop, stopped) = watch::channel(false);
         if self.poll.is_zero() {
-            info!("SCHEDULER_POLL_MS=0: this instance places no scheduled calls");
+            warn!("a zero poll interval: this instance places no scheduled calls");
             return SchedulerTask { stop, task: None };
         }
         SchedulerTask {

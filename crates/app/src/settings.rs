@@ -164,6 +164,20 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
 }
 
+/// Post-call analysis jobs.
+#[derive(Clone, Copy, Debug)]
+pub struct AnalysisSettings {
+    /// Attempts before a call's analysis is given up (`ANALYSIS_MAX_ATTEMPTS`, at least 1).
+    pub max_attempts: u32,
+    /// The wait before the second attempt, doubled for each later one (`ANALYSIS_RETRY_BASE_MS`).
+    pub retry_base_ms: u64,
+    /// The longest wait between attempts (`ANALYSIS_RETRY_MAX_MS`).
+    pub retry_max_ms: u64,
+    /// How long a worker holds a claimed job before another instance may take it over
+    /// (`ANALYSIS_LEASE_SECS`).
+    pub lease_secs: u64,
+}
+
 /// Logs and traces.
 #[derive(Clone, Debug)]
 pub struct TelemetrySettings {
@@ -201,6 +215,7 @@ pub struct Settings {
     pub call_concurrency_per_org: u32,
     pub call_concurrency_inbound_reserved: u32,
     pub scheduler_poll_ms: u64,
+    pub analysis: AnalysisSettings,
     pub webhooks: WebhookSettings,
     pub telemetry: TelemetrySettings,
     pub knowledge: KnowledgeSettings,
@@ -520,6 +535,30 @@ impl Settings {
                 ));
             }
         };
+        let scheduler_poll_ms = r.parsed("SCHEDULER_POLL_MS", 500, "a number of milliseconds")?;
+        if scheduler_poll_ms == 0 {
+            return Err(invalid("SCHEDULER_POLL_MS", "must be more than 0"));
+        }
+        let analysis = AnalysisSettings {
+            max_attempts: r.parsed("ANALYSIS_MAX_ATTEMPTS", 5, "a whole number")?,
+            retry_base_ms: r.parsed(
+                "ANALYSIS_RETRY_BASE_MS",
+                10_000,
+                "a number of milliseconds",
+            )?,
+            retry_max_ms: r.parsed(
+                "ANALYSIS_RETRY_MAX_MS",
+                3_600_000,
+                "a number of milliseconds",
+            )?,
+            lease_secs: r.parsed("ANALYSIS_LEASE_SECS", 300, "a number of seconds")?,
+        };
+        if analysis.max_attempts == 0 {
+            return Err(invalid("ANALYSIS_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if analysis.lease_secs == 0 {
+            return Err(invalid("ANALYSIS_LEASE_SECS", "must be more than 0"));
+        }
         Ok(Self {
             knowledge: KnowledgeSettings {
                 max_upload_bytes,
@@ -629,7 +668,8 @@ impl Settings {
                 5,
                 "a whole number",
             )?,
-            scheduler_poll_ms: r.parsed("SCHEDULER_POLL_MS", 500, "a number of milliseconds")?,
+            scheduler_poll_ms,
+            analysis,
             webhooks: WebhookSettings {
                 retry_base_ms: r.parsed(
                     "WEBHOOK_RETRY_BASE_MS",
@@ -736,6 +776,11 @@ mod tests {
         assert_eq!(s.rate_limits.calls_per_min, 2);
         assert_eq!(s.rate_limits.scenarios_per_min, 10);
         assert_eq!(s.call_concurrency_per_org, 50);
+        assert_eq!(s.scheduler_poll_ms, 500);
+        assert_eq!(s.analysis.max_attempts, 5);
+        assert_eq!(s.analysis.retry_base_ms, 10_000);
+        assert_eq!(s.analysis.retry_max_ms, 3_600_000);
+        assert_eq!(s.analysis.lease_secs, 300);
         assert!(s.providers().iter().all(|p| !p.configured));
     }
 
@@ -762,6 +807,12 @@ mod tests {
             ("DATABASE_URL", "mysql://db/x"),
             ("RATE_LIMIT_AUTH_PER_MIN", "-1"),
             ("SCHEDULER_POLL_MS", "soon"),
+            ("SCHEDULER_POLL_MS", "0"),
+            ("ANALYSIS_MAX_ATTEMPTS", "0"),
+            ("ANALYSIS_MAX_ATTEMPTS", "many"),
+            ("ANALYSIS_RETRY_BASE_MS", "-5"),
+            ("ANALYSIS_RETRY_MAX_MS", "later"),
+            ("ANALYSIS_LEASE_SECS", "0"),
             ("CORS_ORIGINS", "http://ok.example, nope"),
             ("HTTP_WORKERS", "0"),
             ("ACCESS_TOKEN_TTL_SECS", "0"),

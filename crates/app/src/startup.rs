@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
@@ -12,18 +13,21 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
-use switchboard_domain::call::{CallLimits, CallPorts, CallService};
+use switchboard_domain::call::{
+    AnalysisPolicy, AnalysisPorts, AnalysisService, CallLimits, CallPorts, CallService,
+    LlmCallAnalyzer,
+};
 use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
-use switchboard_domain::ports::{Clock, SystemClock};
+use switchboard_domain::ports::{CallAnalyzer, Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
-use switchboard_local::LocalDocumentReader;
+use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
-    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
+    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -43,6 +47,7 @@ use crate::state::AppState;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
 use crate::voice::tokens::CallTokens;
+use crate::worker::Worker;
 
 /// How long in-flight requests may finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -66,6 +71,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
+    worker: Worker,
     /// Started with the server, stopped after it.
     scheduler: Scheduler,
 }
@@ -197,11 +203,31 @@ impl Application {
             Arc::new(SeaOrmScenarios::new(database.clone())),
             clock.clone(),
         );
+        let model = providers::language_model(&settings)?;
         let engine = ConversationEngine::new(
-            providers::language_model(&settings)?,
+            model.clone(),
             Arc::new(knowledge.clone()),
             Arc::new(HttpToolInvoker::new()?),
             clock.clone(),
+        );
+        // Calls are analysed by the language model when one is configured, else offline.
+        let analyzer: Arc<dyn CallAnalyzer> = match model {
+            Some(model) => Arc::new(LlmCallAnalyzer::new(model)),
+            None => Arc::new(LexiconAnalyzer::new()),
+        };
+        let analysis = AnalysisService::new(
+            AnalysisPorts {
+                jobs: Arc::new(SeaOrmCallAnalyses::new(database.clone())),
+                calls: call_repository.clone(),
+                analyzer,
+                clock: clock.clone(),
+            },
+            AnalysisPolicy {
+                max_attempts: settings.analysis.max_attempts,
+                retry_base: Duration::from_millis(settings.analysis.retry_base_ms),
+                retry_max: Duration::from_millis(settings.analysis.retry_max_ms),
+                lease: Duration::from_secs(settings.analysis.lease_secs),
+            },
         );
         let calls = CallService::new(
             CallPorts {
@@ -268,7 +294,7 @@ impl Application {
         let scheduler = Scheduler::new(
             schedules,
             Arc::new(ScheduledDialer::new(state.get_ref().clone())),
-            std::time::Duration::from_millis(settings.scheduler_poll_ms),
+            Duration::from_millis(settings.scheduler_poll_ms),
         );
         let metrics = web::Data::new(Metrics::new()?);
         let document = openapi_document();
@@ -306,10 +332,12 @@ impl Application {
         if let Some(workers) = settings.http_workers {
             server = server.workers(workers);
         }
+        let worker = Worker::spawn(analysis, Duration::from_millis(settings.scheduler_poll_ms));
         Ok(Self {
             port,
             server: server.run(),
             database,
+            worker,
             scheduler,
         })
     }
@@ -327,21 +355,28 @@ impl Application {
     }
 
     /// Serves, with the scheduler placing due scheduled calls, until SIGTERM/SIGINT or
-    /// [`actix_web::dev::ServerHandle::stop`], letting requests in flight and the scheduler's
-    /// step under way finish, then closes the database pool.
+    /// [`actix_web::dev::ServerHandle::stop`], letting requests in flight finish, then stops the
+    /// background worker and the scheduler (each finishing its step under way) and closes the
+    /// database pool.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let scheduler = self.scheduler.start();
-        let served = self.server.await;
-        // The worker's step under way finishes (or is abandoned to its lease) before the pool
-        // closes under it.
-        scheduler
-            .stop(std::time::Duration::from_secs(SHUTDOWN_GRACE_SECS))
-            .await;
+        let Self {
+            server,
+            database,
+            worker,
+            scheduler,
+            ..
+        } = self;
+        let scheduler = scheduler.start();
+        let served = server.await;
+        // The steps under way finish (or are left to their leases) before the pool closes
+        // under them.
+        let grace = Duration::from_secs(SHUTDOWN_GRACE_SECS);
+        tokio::join!(worker.stop(grace), scheduler.stop(grace));
         served?;
-        self.database.close().await?;
+        database.close().await?;
         Ok(())
     }
 }

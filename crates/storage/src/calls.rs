@@ -8,8 +8,8 @@ use sea_orm::{
 };
 use switchboard_domain::agent::AgentStats;
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
-    Speaker, TurnLatency,
+    Call, CallAnalysisState, CallChannel, CallDirection, CallFilter, CallSort, CallStatus,
+    CallTurn, NewCallTurn, Speaker, TurnLatency,
 };
 use switchboard_domain::ids::{AgentId, CallId, OrganizationId};
 use switchboard_domain::page::{PageRequest, Paged};
@@ -17,6 +17,7 @@ use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome
 
 use crate::Database;
 use crate::accounts::unexpected;
+use crate::call_analyses::{self, attach};
 use crate::entities::{call, call_turn};
 use crate::paging::fetch_page;
 
@@ -31,6 +32,20 @@ impl SeaOrmCalls {
     #[must_use]
     pub fn new(db: Database) -> Self {
         Self { db }
+    }
+
+    /// The call of `row`, if any, with its analysis state.
+    async fn with_analysis(
+        &self,
+        row: Option<call::Model>,
+    ) -> Result<Option<Call>, RepositoryError> {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut calls = [call_from_row(row)?];
+        attach(self.db.connection(), &mut calls).await?;
+        let [call] = calls;
+        Ok(Some(call))
     }
 }
 
@@ -66,6 +81,8 @@ fn call_from_row(row: call::Model) -> Result<Call, RepositoryError> {
         idempotency_key: row.idempotency_key,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        // Filled in by `call_analyses::attach` for ended calls.
+        analysis: CallAnalysisState::NotQueued,
     })
 }
 
@@ -177,6 +194,9 @@ impl CallRepository for SeaOrmCalls {
         .await
         .map_err(unexpected)?;
         append_turns(&txn, call.id, 0, turns).await?;
+        if !call.is_active() {
+            call_analyses::queue(&txn, call).await?;
+        }
         txn.commit().await.map_err(unexpected)?;
         Ok(())
     }
@@ -186,22 +206,20 @@ impl CallRepository for SeaOrmCalls {
         organization: OrganizationId,
         id: CallId,
     ) -> Result<Option<Call>, RepositoryError> {
-        call::Entity::find_by_id(id.as_uuid())
+        let row = call::Entity::find_by_id(id.as_uuid())
             .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
             .one(self.db.connection())
             .await
-            .map_err(unexpected)?
-            .map(call_from_row)
-            .transpose()
+            .map_err(unexpected)?;
+        self.with_analysis(row).await
     }
 
     async fn find_unscoped(&self, id: CallId) -> Result<Option<Call>, RepositoryError> {
-        call::Entity::find_by_id(id.as_uuid())
+        let row = call::Entity::find_by_id(id.as_uuid())
             .one(self.db.connection())
             .await
-            .map_err(unexpected)?
-            .map(call_from_row)
-            .transpose()
+            .map_err(unexpected)?;
+        self.with_analysis(row).await
     }
 
     async fn find_by_idempotency_key(
@@ -240,14 +258,13 @@ impl CallRepository for SeaOrmCalls {
         &self,
         provider_call_id: &str,
     ) -> Result<Option<Call>, RepositoryError> {
-        call::Entity::find()
+        let row = call::Entity::find()
             .filter(call::Column::ProviderCallId.eq(provider_call_id))
             .order_by_desc(call::Column::StartedAt)
             .one(self.db.connection())
             .await
-            .map_err(unexpected)?
-            .map(call_from_row)
-            .transpose()
+            .map_err(unexpected)?;
+        self.with_analysis(row).await
     }
 
     async fn list(
@@ -303,6 +320,9 @@ impl CallRepository for SeaOrmCalls {
                     .add(call::Column::PhoneNumber.like(LikeExpr::new(pattern).escape('\\'))),
             );
         }
+        if let Some(analysed) = call_analyses::matching(organization, filter) {
+            query = query.filter(call::Column::Id.in_subquery(analysed));
+        }
         query = match sort {
             CallSort::Newest => query
                 .order_by_desc(call::Column::StartedAt)
@@ -312,13 +332,12 @@ impl CallRepository for SeaOrmCalls {
                 .order_by_asc(call::Column::Id),
         };
         let (rows, total) = fetch_page(query, page, self.db.connection()).await?;
-        Ok(Paged {
-            items: rows
-                .into_iter()
-                .map(call_from_row)
-                .collect::<Result<_, _>>()?,
-            total,
-        })
+        let mut items = rows
+            .into_iter()
+            .map(call_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        attach(self.db.connection(), &mut items).await?;
+        Ok(Paged { items, total })
     }
 
     async fn find_by_session(
@@ -326,15 +345,14 @@ impl CallRepository for SeaOrmCalls {
         organization: OrganizationId,
         session_key: &str,
     ) -> Result<Option<Call>, RepositoryError> {
-        call::Entity::find()
+        let row = call::Entity::find()
             .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
             .filter(call::Column::SessionKey.eq(session_key))
             .order_by_desc(call::Column::StartedAt)
             .one(self.db.connection())
             .await
-            .map_err(unexpected)?
-            .map(call_from_row)
-            .transpose()
+            .map_err(unexpected)?;
+        self.with_analysis(row).await
     }
 
     async fn save(
@@ -384,6 +402,9 @@ impl CallRepository for SeaOrmCalls {
             .await
             .map_err(unexpected)?;
         append_turns(&txn, call.id, existing, turns).await?;
+        if !call.is_active() {
+            call_analyses::queue(&txn, call).await?;
+        }
         txn.commit().await.map_err(unexpected)?;
         Ok(SaveCallOutcome::Saved)
     }

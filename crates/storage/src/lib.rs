@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod call_analyses;
 mod calls;
 mod database;
 mod documents;
@@ -20,6 +21,7 @@ mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
+pub use call_analyses::SeaOrmCallAnalyses;
 pub use calls::SeaOrmCalls;
 pub use database::{Backend, Database, StorageError};
 pub use documents::SeaOrmDocuments;

@@ -10,8 +10,8 @@ use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, Passwor
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::auth::{NewRefreshToken, NewSession, RefreshSecret};
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, NewCallTurn, Speaker,
-    TurnLatency,
+    AnalyzerKind, Call, CallAnalysis, CallAnalysisState, CallChannel, CallDirection, CallFilter,
+    CallSort, CallStatus, Category, NewCallTurn, Resolution, Sentiment, Speaker, TurnLatency,
 };
 use switchboard_domain::ids::CallId;
 use switchboard_domain::ids::{AgentId, PhoneNumberId, ScenarioKey};
@@ -29,12 +29,14 @@ use switchboard_domain::ports::{
     AgentRepository, InsertScenarioError, PhoneNumberRepository, SavePhoneNumberError,
     ScenarioRepository,
 };
-use switchboard_domain::ports::{CallRepository, SaveCallOutcome};
+use switchboard_domain::ports::{
+    AnalysisClaim, CallAnalysisRepository, CallRepository, SaveCallOutcome,
+};
 use switchboard_domain::scenario::{Scenario, ScenarioSettings};
 use switchboard_storage::testing::TestDatabase;
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding,
-    SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
+    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
 };
 
 macro_rules! on_both_backends {
@@ -72,6 +74,10 @@ on_both_backends!(
     documents_are_scoped_and_paged,
     calls_keep_turns_in_order_and_refuse_stale_saves,
     call_lists_filter_search_sort_and_page,
+    ended_calls_queue_one_analysis_job_that_is_claimed_retried_and_completed,
+    analysis_jobs_fail_after_their_last_attempt,
+    concurrent_claimers_never_share_a_job,
+    call_lists_filter_by_analysis,
     organisation_profiles_are_updated_in_place,
     onboarding_steps_are_recorded_per_organisation,
     onboarding_agent_is_replaced_only_when_expected,
@@ -653,6 +659,7 @@ fn new_call(organization: OrganizationId, session: Option<&str>) -> Call {
         metadata: serde_json::Value::Null,
         created_at: at,
         updated_at: at,
+        analysis: CallAnalysisState::NotQueued,
     }
 }
 
@@ -1191,5 +1198,350 @@ async fn call_lists_filter_search_sort_and_page(db: Database) -> anyhow::Result<
     })
     .await?;
     assert_eq!(ids(combined), [made[2].id, made[4].id]);
+    Ok(())
+}
+
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn analysis(sentiment: Sentiment, category: &str, resolution: Resolution) -> CallAnalysis {
+    CallAnalysis {
+        summary: format!("A {} call about {category}.", sentiment.as_str()),
+        sentiment,
+        sentiment_score: match sentiment {
+            Sentiment::Positive => 0.75,
+            Sentiment::Negative => -0.5,
+            _ => 0.0,
+        },
+        category: Category::parse(category).unwrap(),
+        resolution,
+        key_topics: vec!["refund".into(), "invoice".into()],
+        action_items: vec!["Send the corrected invoice".into()],
+        extracted: serde_json::json!({"order_id": "A-17", "refund": true})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        analyzer: AnalyzerKind::Llm,
+    }
+}
+
+/// Stores an ended call (which queues its analysis job).
+async fn ended_call(calls: &SeaOrmCalls, organization: OrganizationId) -> Call {
+    let mut call = new_call(organization, None);
+    call.finish(CallStatus::Completed, "ended_by_client", now());
+    calls
+        .insert(&call, &[line(Speaker::Customer, "Hello", None)])
+        .await
+        .unwrap();
+    call
+}
+
+async fn ended_calls_queue_one_analysis_job_that_is_claimed_retried_and_completed(
+    db: Database,
+) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let jobs = SeaOrmCallAnalyses::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let start = now();
+
+    // A live call has no job.
+    let mut call = new_call(mine, None);
+    calls.insert(&call, &[]).await?;
+    assert!(jobs.claim_due(start, LEASE, 5, 10).await?.is_empty());
+    assert_eq!(
+        calls.find(mine, call.id).await?.unwrap().analysis,
+        CallAnalysisState::NotQueued
+    );
+
+    // Ending it queues the job in the same write.
+    call.version = 1;
+    call.updated_at = start;
+    call.finish(CallStatus::Completed, "ended_by_client", start);
+    assert_eq!(calls.save(&call, 0, &[]).await?, SaveCallOutcome::Saved);
+    assert_eq!(
+        calls.find(mine, call.id).await?.unwrap().analysis,
+        CallAnalysisState::Pending
+    );
+    let first = jobs.claim_due(start, LEASE, 5, 10).await?;
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].call_id, first[0].attempt), (call.id, 1));
+    assert!(
+        jobs.claim_due(start, LEASE, 5, 10).await?.is_empty(),
+        "a claimed job is nobody else's while its lease lasts"
+    );
+    assert_eq!(
+        calls.find(mine, call.id).await?.unwrap().analysis,
+        CallAnalysisState::Pending,
+        "a job being worked on shows as pending"
+    );
+
+    // Put back with backoff: not due before its time.
+    let retry_at = start + Duration::seconds(10);
+    assert!(
+        jobs.retry(&first[0], "the model is down", retry_at, start)
+            .await?
+    );
+    assert!(
+        !jobs.retry(&first[0], "again", retry_at, start).await?,
+        "the claim is spent"
+    );
+    assert!(
+        jobs.claim_due(start + Duration::seconds(9), LEASE, 5, 10)
+            .await?
+            .is_empty()
+    );
+    let second = jobs.claim_due(retry_at, LEASE, 5, 10).await?;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].attempt, 2);
+
+    // Its worker stops; once the lease has run out another one takes the job over.
+    let expired = retry_at + Duration::seconds(61);
+    let third = jobs.claim_due(expired, LEASE, 5, 10).await?;
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].attempt, 3);
+    let done = analysis(Sentiment::Positive, "billing", Resolution::Resolved);
+    assert!(
+        !jobs.complete(&second[0], &done, expired).await?,
+        "the stopped worker's claim is lost"
+    );
+    assert!(jobs.complete(&third[0], &done, expired).await?);
+    assert!(!jobs.fail(&third[0], "late", expired).await?);
+    let analysed = calls.find(mine, call.id).await?.unwrap();
+    assert_eq!(
+        analysed.analysis,
+        CallAnalysisState::Completed {
+            analysis: Box::new(done.clone()),
+            analyzed_at: expired,
+        }
+    );
+    assert!(
+        jobs.claim_due(expired + Duration::hours(1), LEASE, 5, 10)
+            .await?
+            .is_empty()
+    );
+
+    // Writing the ended call again (a voice channel finishing after a client ended it) keeps
+    // the analysis.
+    call.version = 2;
+    call.recording_url = Some("https://recordings.example.com/1.wav".into());
+    assert_eq!(calls.save(&call, 1, &[]).await?, SaveCallOutcome::Saved);
+    assert_eq!(
+        calls.find(mine, call.id).await?.unwrap().analysis,
+        analysed.analysis
+    );
+    // Every read carries it: lists, by session, by provider id.
+    let listed = calls
+        .list(
+            mine,
+            &CallFilter::default(),
+            CallSort::Newest,
+            PageRequest::default(),
+        )
+        .await?;
+    assert_eq!(listed.items[0].analysis, analysed.analysis);
+    assert_eq!(
+        calls.find_unscoped(call.id).await?.unwrap().analysis,
+        analysed.analysis
+    );
+
+    // A call stored already ended (a logged call) is queued at once.
+    let logged = ended_call(&calls, mine).await;
+    let claimed = jobs.claim_due(now(), LEASE, 5, 10).await?;
+    assert_eq!(
+        claimed.iter().map(|c| c.call_id).collect::<Vec<_>>(),
+        [logged.id]
+    );
+    Ok(())
+}
+
+async fn analysis_jobs_fail_after_their_last_attempt(db: Database) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let jobs = SeaOrmCallAnalyses::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let call = ended_call(&calls, mine).await;
+    let at = now();
+    let claim = jobs.claim_due(at, LEASE, 2, 10).await?.remove(0);
+    assert!(jobs.retry(&claim, "invalid output", at, at).await?);
+    let last = jobs.claim_due(at, LEASE, 2, 10).await?.remove(0);
+    assert_eq!(last.attempt, 2);
+    assert!(jobs.fail(&last, "invalid output", at).await?);
+    let failed = calls.find(mine, call.id).await?.unwrap();
+    assert_eq!(failed.analysis, CallAnalysisState::Failed);
+    assert_eq!(
+        failed.status,
+        CallStatus::Completed,
+        "the call itself is intact"
+    );
+    assert_eq!(calls.turns(call.id).await?.len(), 1);
+    assert!(
+        jobs.claim_due(at + Duration::days(1), LEASE, 2, 10)
+            .await?
+            .is_empty()
+    );
+
+    // A worker that stops during the last attempt leaves a job that fails when its lease ends.
+    let stranded = ended_call(&calls, mine).await;
+    let at = now();
+    let claim = jobs.claim_due(at, LEASE, 1, 10).await?.remove(0);
+    assert_eq!(claim.call_id, stranded.id);
+    let later = at + Duration::seconds(61);
+    assert!(jobs.claim_due(later, LEASE, 1, 10).await?.is_empty());
+    assert_eq!(
+        calls.find(mine, stranded.id).await?.unwrap().analysis,
+        CallAnalysisState::Failed
+    );
+    assert!(
+        !jobs
+            .complete(
+                &claim,
+                &analysis(Sentiment::Neutral, "x", Resolution::Resolved),
+                later
+            )
+            .await?
+    );
+    Ok(())
+}
+
+async fn concurrent_claimers_never_share_a_job(db: Database) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        queued.push(ended_call(&calls, mine).await.id);
+    }
+    let at = now();
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let jobs = SeaOrmCallAnalyses::new(db.clone());
+            tokio::spawn(async move { jobs.claim_due(at, LEASE, 5, 3).await })
+        })
+        .collect();
+    let mut claimed: Vec<AnalysisClaim> = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await??);
+    }
+    // Whatever was left by claimers that ran into each other is claimed afterwards, once.
+    let jobs = SeaOrmCallAnalyses::new(db.clone());
+    loop {
+        let more = jobs.claim_due(at, LEASE, 5, 3).await?;
+        if more.is_empty() {
+            break;
+        }
+        claimed.extend(more);
+    }
+    let mut ids: Vec<CallId> = claimed.iter().map(|c| c.call_id).collect();
+    ids.sort();
+    queued.sort();
+    assert_eq!(ids, queued, "every job claimed exactly once");
+    assert!(claimed.iter().all(|c| c.attempt == 1));
+    Ok(())
+}
+
+async fn call_lists_filter_by_analysis(db: Database) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let jobs = SeaOrmCallAnalyses::new(db.clone());
+    let (_, mine) = tenant(&db).await;
+    let (_, theirs) = tenant(&db).await;
+    let mut made = Vec::new();
+    for n in 0..3 {
+        let mut call = ended_call(&calls, mine).await;
+        call.started_at = now() - Duration::hours(5 - n);
+        made.push(call.id);
+    }
+    let pending = ended_call(&calls, mine).await;
+    let live = new_call(mine, None);
+    calls.insert(&live, &[]).await?;
+    let foreign = ended_call(&calls, theirs).await;
+    let results = [
+        (
+            made[0],
+            analysis(Sentiment::Positive, "billing", Resolution::Resolved),
+        ),
+        (
+            made[1],
+            analysis(Sentiment::Negative, "Billing", Resolution::Escalated),
+        ),
+        (
+            made[2],
+            analysis(Sentiment::Neutral, "sales", Resolution::Unresolved),
+        ),
+        (
+            foreign.id,
+            analysis(Sentiment::Positive, "billing", Resolution::Resolved),
+        ),
+    ];
+    let claims = jobs.claim_due(now(), LEASE, 5, 10).await?;
+    for (id, result) in &results {
+        let claim = claims.iter().find(|c| c.call_id == *id).unwrap();
+        assert!(jobs.complete(claim, result, now()).await?);
+    }
+    let by = |filter: CallFilter| {
+        let calls = calls.clone();
+        async move {
+            calls
+                .list(mine, &filter, CallSort::Oldest, PageRequest::default())
+                .await
+        }
+    };
+    let ids = |page: &switchboard_domain::page::Paged<Call>| -> Vec<CallId> {
+        page.items.iter().map(|c| c.id).collect()
+    };
+    let all = by(CallFilter::default()).await?;
+    assert_eq!(all.total, 5);
+    let positive = by(CallFilter {
+        sentiment: Some(Sentiment::Positive),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!((ids(&positive), positive.total), (vec![made[0]], 1));
+    assert_eq!(
+        positive.items[0]
+            .analysis
+            .analysis()
+            .map(|a| a.summary.as_str()),
+        Some("A positive call about billing.")
+    );
+    let billing = by(CallFilter {
+        category: Some(Category::parse("BILLING").unwrap()),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!((ids(&billing), billing.total), (vec![made[0], made[1]], 2));
+    let escalated = by(CallFilter {
+        resolution: Some(Resolution::Escalated),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(&escalated), [made[1]]);
+    let combined = by(CallFilter {
+        category: Some(Category::parse("billing").unwrap()),
+        sentiment: Some(Sentiment::Negative),
+        status: Some(CallStatus::Completed),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(ids(&combined), [made[1]]);
+    let paged = calls
+        .list(
+            mine,
+            &CallFilter {
+                category: Some(Category::parse("billing").unwrap()),
+                ..CallFilter::default()
+            },
+            CallSort::Oldest,
+            PageRequest::parse(Some(2), Some(1)).unwrap(),
+        )
+        .await?;
+    assert_eq!(
+        (ids(&paged), paged.total),
+        (vec![made[1]], 2),
+        "totals honour the filter"
+    );
+    let none = by(CallFilter {
+        sentiment: Some(Sentiment::Mixed),
+        ..CallFilter::default()
+    })
+    .await?;
+    assert_eq!(none.total, 0);
+    assert!(!ids(&all).is_empty() && ids(&all).contains(&pending.id));
     Ok(())
 }

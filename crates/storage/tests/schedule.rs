@@ -124,6 +124,7 @@ fn phone_call(organization: OrganizationId, status: CallStatus) -> Call {
         talk_secs: None,
         idempotency_key: None,
         metadata: serde_json::Value::Null,
+        analysis: Default::default(),
         created_at: at,
         updated_at: at,
     }

@@ -12,6 +12,7 @@ mod openai;
 mod pinecone;
 mod server;
 mod twilio;
+mod twilio_rest;
 
 pub use audio::{
     FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
@@ -35,4 +36,8 @@ pub use pinecone::{FAKE_PINECONE_KEY, FakePinecone, PineconeRequest, StoredVecto
 pub use server::{TestApp, TestAppBuilder, TestDatabaseKind};
 pub use twilio::{
     FAKE_TWILIO_AUTH_TOKEN, Heard, StreamEvent, TwilioCall, TwimlStream, twilio_signature,
+};
+pub use twilio_rest::{
+    FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_PHONE_NUMBER, FakeTwilio, FakeTwilioCall, Form,
+    Modification, RecordedDial,
 };

@@ -13,7 +13,7 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::{FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, ManualClock};
+use crate::{FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, FakeTwilio, ManualClock};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +105,16 @@ impl TestAppBuilder {
     pub fn with_twilio(self) -> Self {
         self.env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
             .env("TWILIO_AUTH_TOKEN", crate::FAKE_TWILIO_AUTH_TOKEN)
+    }
+
+    /// Points Twilio's REST settings at a fake (its base URL, account and token), with
+    /// [`crate::FAKE_TWILIO_PHONE_NUMBER`] as the number calls are placed from.
+    #[must_use]
+    pub fn with_twilio_rest(self, fake: &FakeTwilio) -> Self {
+        self.env("TWILIO_ACCOUNT_SID", fake.account_sid())
+            .env("TWILIO_AUTH_TOKEN", fake.auth_token())
+            .env("TWILIO_BASE_URL", &fake.base_url())
+            .env("TWILIO_PHONE_NUMBER", crate::FAKE_TWILIO_PHONE_NUMBER)
     }
 
     /// Runs the server on a clock the test moves.

@@ -277,6 +277,20 @@ impl TwilioCall {
         Ok(())
     }
 
+    /// Sends caller audio; once the server has ended the stream (a transfer, a hang-up), the
+    /// line simply stops sending, as Twilio's does.
+    async fn send_media(&self, text: String) -> anyhow::Result<()> {
+        match self.writer.lock().await.send(Message::text(text)).await {
+            Ok(()) => Ok(()),
+            Err(
+                tokio_tungstenite::tungstenite::Error::ConnectionClosed
+                | tokio_tungstenite::tungstenite::Error::AlreadyClosed
+                | tokio_tungstenite::tungstenite::Error::Protocol(_),
+            ) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Sends a raw text frame (for malformed-input tests).
     ///
     /// # Errors
@@ -285,10 +299,11 @@ impl TwilioCall {
         self.send_text(text.to_owned()).await
     }
 
-    /// Speaks `samples` (linear, 8 kHz) as 20 ms mu-law frames at real-time pace.
+    /// Speaks `samples` (linear, 8 kHz) as 20 ms mu-law frames at real-time pace; stops quietly
+    /// once the server has ended the stream.
     ///
     /// # Errors
-    /// When the socket is gone.
+    /// When the socket fails otherwise.
     pub async fn speak(&mut self, samples: &[i16]) -> anyhow::Result<()> {
         let mut pace = tokio::time::interval(Duration::from_millis(20));
         pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -302,7 +317,7 @@ impl TwilioCall {
                 self.timestamp_ms,
                 &mulaw::encode(frame),
             );
-            self.send_text(text).await?;
+            self.send_media(text).await?;
         }
         Ok(())
     }

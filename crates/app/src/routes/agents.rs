@@ -7,7 +7,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::agent::{
-    Agent, AgentInput, AgentStats, AgentStatus, AgentTool, HttpToolInput, ToolInput,
+    Agent, AgentInput, AgentStats, AgentStatus, AgentTool, AgentTurnTaking, HttpToolInput,
+    ToolInput, TurnTakingInput, VoicemailInput,
 };
 use switchboard_domain::ids::AgentId;
 use switchboard_domain::page::PageRequest;
@@ -56,6 +57,74 @@ pub struct SttRequest {
     pub provider: Option<String>,
     pub model: Option<String>,
     pub language: Option<String>,
+}
+
+/// How the agent takes turns on a voice call; every field is optional, and on update only the
+/// fields sent change. Durations are in milliseconds.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct TurnTakingRequest {
+    /// Words (not all backchannel words) the caller must say over the agent to interrupt it,
+    /// 0 to 20; 0 leaves it to `min_interruption_ms`.
+    pub min_interruption_words: Option<i64>,
+    /// Speech over the agent longer than this interrupts it, 0 to 5000; less than
+    /// `false_interruption_timeout_ms`.
+    pub min_interruption_ms: Option<i64>,
+    /// An interruption not confirmed within this is judged false and the agent resumes, 200 to
+    /// 10000.
+    pub false_interruption_timeout_ms: Option<i64>,
+    /// Words or short phrases that show the caller is listening ("yeah", "uh-huh"): they
+    /// neither interrupt the agent nor become a turn. At most 50, each up to 40 characters.
+    pub backchannel_words: Option<Vec<String>>,
+    /// Silence while a tool runs before the agent says `filler_line`: 0 (never) or 300 to
+    /// 10000.
+    pub filler_after_ms: Option<i64>,
+    /// Up to 200 characters.
+    pub filler_line: Option<String>,
+    /// Silence on both sides before the agent checks in: 0 (never, and no hang-up for
+    /// silence) or 2000 to 120000.
+    pub silence_reprompt_after_ms: Option<i64>,
+    /// Check-ins, 0 to 5, before the agent says `silence_goodbye_line` and hangs up.
+    pub silence_reprompts_max: Option<i64>,
+    /// Up to 200 characters.
+    pub silence_reprompt_line: Option<String>,
+    /// Up to 200 characters; empty hangs up without a word.
+    pub silence_goodbye_line: Option<String>,
+    /// A keypad entry ends with `#` or after this long without a key, 500 to 10000.
+    pub dtmf_timeout_ms: Option<i64>,
+}
+
+impl From<TurnTakingRequest> for TurnTakingInput {
+    fn from(request: TurnTakingRequest) -> Self {
+        Self {
+            min_interruption_words: request.min_interruption_words,
+            min_interruption_ms: request.min_interruption_ms,
+            false_interruption_timeout_ms: request.false_interruption_timeout_ms,
+            backchannel_words: request.backchannel_words,
+            filler_after_ms: request.filler_after_ms,
+            filler_line: request.filler_line,
+            silence_reprompt_after_ms: request.silence_reprompt_after_ms,
+            silence_reprompts_max: request.silence_reprompts_max,
+            silence_reprompt_line: request.silence_reprompt_line,
+            silence_goodbye_line: request.silence_goodbye_line,
+            dtmf_timeout_ms: request.dtmf_timeout_ms,
+        }
+    }
+}
+
+/// What the agent does when an outbound call reaches an answering machine.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct VoicemailRequest {
+    /// Ask Twilio whether a person or a machine answered.
+    pub detect_machine: Option<bool>,
+    /// Left after the beep, up to 1000 characters; empty hangs up without a word.
+    pub message: Option<String>,
+}
+
+/// Answering machines on outbound calls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VoicemailView {
+    pub detect_machine: bool,
+    pub message: String,
 }
 
 /// Seed 001's settings block.
@@ -113,6 +182,15 @@ pub struct AgentRequest {
     #[serde(alias = "max_call_duration")]
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
+    /// Turn-taking on voice calls.
+    pub turn_taking: Option<TurnTakingRequest>,
+    /// Answering machines on outbound calls.
+    pub voicemail: Option<VoicemailRequest>,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` with
+    /// `properties` (and optionally `required`); `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<Option<serde_json::Value>>,
 }
 
 fn tool_input(tool: ToolRequest) -> ToolInput {
@@ -153,6 +231,17 @@ impl AgentRequest {
             end_call_phrases: self.end_call_phrases,
             max_call_duration_secs: self.max_call_duration_secs,
             webhook_url: self.webhook_url,
+            turn_taking: self.turn_taking.map(Into::into).unwrap_or_default(),
+            voicemail: self
+                .voicemail
+                .map(|v| VoicemailInput {
+                    detect_machine: v.detect_machine,
+                    message: v.message,
+                })
+                .unwrap_or_default(),
+            analysis_schema: self
+                .analysis_schema
+                .map(|schema| schema.unwrap_or(serde_json::Value::Null)),
             ..AgentInput::default()
         };
         input.voice.voice_id = self.voice_id;
@@ -219,6 +308,40 @@ pub struct SettingsView {
     pub tts_speed: f64,
 }
 
+/// How the agent takes turns on a voice call; durations in milliseconds, 0 meaning never.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnTakingView {
+    pub min_interruption_words: u32,
+    pub min_interruption_ms: u32,
+    pub false_interruption_timeout_ms: u32,
+    pub backchannel_words: Vec<String>,
+    pub filler_after_ms: u32,
+    pub filler_line: String,
+    pub silence_reprompt_after_ms: u32,
+    pub silence_reprompts_max: u32,
+    pub silence_reprompt_line: String,
+    pub silence_goodbye_line: String,
+    pub dtmf_timeout_ms: u32,
+}
+
+impl From<AgentTurnTaking> for TurnTakingView {
+    fn from(t: AgentTurnTaking) -> Self {
+        Self {
+            min_interruption_words: t.min_interruption_words,
+            min_interruption_ms: t.min_interruption_ms,
+            false_interruption_timeout_ms: t.false_interruption_timeout_ms,
+            backchannel_words: t.backchannel_words,
+            filler_after_ms: t.filler_after_ms,
+            filler_line: t.filler_line,
+            silence_reprompt_after_ms: t.silence_reprompt_after_ms,
+            silence_reprompts_max: t.silence_reprompts_max,
+            silence_reprompt_line: t.silence_reprompt_line,
+            silence_goodbye_line: t.silence_goodbye_line,
+            dtmf_timeout_ms: t.dtmf_timeout_ms,
+        }
+    }
+}
+
 /// Figures from the agent's calls; zeros until it has any.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsView {
@@ -258,6 +381,11 @@ pub struct AgentView {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    pub turn_taking: TurnTakingView,
+    pub voicemail: VoicemailView,
+    /// The fields each call's analysis extracts.
+    #[schema(value_type = Option<Object>)]
+    pub analysis_schema: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -312,6 +440,12 @@ impl AgentView {
             end_call_phrases: c.end_call_phrases,
             max_call_duration_secs: c.max_call_duration_secs,
             webhook_url: c.webhook_url,
+            turn_taking: c.turn_taking.into(),
+            voicemail: VoicemailView {
+                detect_machine: c.voicemail.detect_machine,
+                message: c.voicemail.message,
+            },
+            analysis_schema: c.analysis_schema,
             created_at: agent.created_at,
             updated_at: agent.updated_at,
         }

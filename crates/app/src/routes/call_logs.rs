@@ -6,15 +6,16 @@ use actix_web::{get, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, ExternalCall,
+    Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, Category,
+    ExternalCall, Resolution, Sentiment,
 };
 use switchboard_domain::ids::{AgentId, CallId};
-use switchboard_domain::page::{PageRequest, Paged};
+use switchboard_domain::page::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::http::extract::CurrentUser;
-use crate::routes::calls::{CallView, HistoryLine, TurnView};
+use crate::routes::calls::{AnalysisView, CallView, HistoryLine, TurnView};
 use crate::routes::{page_request, parse_path_id};
 use crate::state::AppState;
 
@@ -71,6 +72,13 @@ pub struct CallQuery {
     /// Words in the transcript, the customer's name or number.
     #[serde(alias = "q")]
     pub search: Option<String>,
+    /// Calls whose analysis found `positive`, `neutral`, `negative` or `mixed`.
+    pub sentiment: Option<String>,
+    /// Calls whose analysis put them in this category (`billing`; `Technical Support` finds
+    /// `technical_support`).
+    pub category: Option<String>,
+    /// Calls whose analysis found `resolved`, `unresolved` or `escalated`.
+    pub resolution: Option<String>,
     /// `newest` (default) or `oldest`.
     pub sort: Option<String>,
     pub page: Option<u64>,
@@ -98,6 +106,9 @@ impl CallQuery {
                     .map(|d| instant("date_to", d, date_to_is_day))
                     .transpose()?,
                 search: self.search.clone(),
+                sentiment: parsed("sentiment", self.sentiment.as_deref(), Sentiment::parse)?,
+                category: parsed("category", self.category.as_deref(), Category::parse)?,
+                resolution: parsed("resolution", self.resolution.as_deref(), Resolution::parse)?,
             },
             parsed("sort", self.sort.as_deref(), CallSort::parse)?.unwrap_or_default(),
             page_request(self.page, self.page_size)?,
@@ -155,10 +166,12 @@ pub struct VoiceCallQuery {
     /// 1 to 100 (default 20).
     pub page_size: Option<u64>,
     pub status: Option<String>,
-    /// Calls carry no analysis yet, so a sentiment filter matches none.
+    /// `positive`, `neutral`, `negative` or `mixed`: calls whose analysis found it.
     pub sentiment: Option<String>,
-    /// Calls carry no analysis yet, so a category filter matches none.
+    /// Calls whose analysis put them in this category.
     pub category: Option<String>,
+    /// `resolved`, `unresolved` or `escalated`: calls whose analysis found it.
+    pub resolution: Option<String>,
     pub date_from: Option<String>,
     pub date_to: Option<String>,
 }
@@ -174,21 +187,70 @@ pub struct VoiceCallView {
     pub duration_seconds: Option<i64>,
     pub status: &'static str,
     pub agent_type: String,
-    pub sentiment: Option<String>,
+    /// The analysis's sentiment, once analysed.
+    pub sentiment: Option<&'static str>,
     pub category: Option<String>,
-    pub resolution: Option<String>,
+    pub resolution: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<TurnView>>,
-    /// The call's analysis; null until one exists.
-    #[schema(value_type = Option<Object>)]
-    pub analytics: Option<serde_json::Value>,
+    /// `pending`, `completed` or `failed` once the call has ended; `null` while it goes on.
+    pub analysis_status: Option<&'static str>,
+    /// The call's analysis (on the detail), null until one is completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<AnalyticsView>)]
+    pub analytics: Option<Option<AnalyticsView>>,
     pub recording_url: Option<String>,
+}
+
+/// Seed 004's analytics record: its own names (`overall_sentiment`, `primary_category`,
+/// `resolution_status`, `sentiment_score`) with the rest of the analysis beside them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalyticsView {
+    pub call_id: String,
+    pub overall_sentiment: &'static str,
+    pub sentiment_score: f64,
+    pub primary_category: String,
+    pub resolution_status: &'static str,
+    pub summary: String,
+    pub key_topics: Vec<String>,
+    pub action_items: Vec<String>,
+    #[schema(value_type = Object)]
+    pub extracted: serde_json::Map<String, serde_json::Value>,
+    /// `llm` or `local`.
+    pub analyzer: &'static str,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AnalyticsView {
+    fn new(call: CallId, analysis: AnalysisView) -> Self {
+        Self {
+            call_id: call.to_string(),
+            overall_sentiment: analysis.sentiment,
+            sentiment_score: analysis.sentiment_score,
+            primary_category: analysis.category,
+            resolution_status: analysis.resolution,
+            summary: analysis.summary,
+            key_topics: analysis.key_topics,
+            action_items: analysis.action_items,
+            extracted: analysis.extracted,
+            analyzer: analysis.analyzer,
+            created_at: analysis.analyzed_at,
+        }
+    }
 }
 
 impl VoiceCallView {
     fn new(call: Call, turns: Option<Vec<CallTurn>>) -> Self {
         let duration = call.duration_secs();
+        let analysis = call.analysis.analysis();
+        let detail = turns.is_some();
         Self {
+            sentiment: analysis.map(|a| a.sentiment.as_str()),
+            category: analysis.map(|a| a.category.as_str().to_owned()),
+            resolution: analysis.map(|a| a.resolution.as_str()),
+            analysis_status: call.analysis.status().map(|s| s.as_str()),
+            analytics: detail
+                .then(|| AnalysisView::of(&call.analysis).map(|a| AnalyticsView::new(call.id, a))),
             id: call.id.to_string(),
             vapi_call_id: call.id.to_string(),
             started_at: call.started_at,
@@ -199,11 +261,7 @@ impl VoiceCallView {
                 .agent_name
                 .or(call.scenario)
                 .unwrap_or_else(|| "general".into()),
-            sentiment: None,
-            category: None,
-            resolution: None,
             transcript: turns.map(|t| t.into_iter().map(Into::into).collect()),
-            analytics: None,
             recording_url: call.recording_url,
         }
     }
@@ -238,22 +296,18 @@ pub async fn list_voice_calls(
         status: query.status.clone(),
         date_from: query.date_from.clone(),
         date_to: query.date_to.clone(),
+        sentiment: query.sentiment.clone(),
+        category: query.category.clone(),
+        resolution: query.resolution.clone(),
         page: query.page,
         page_size: query.page_size,
         ..CallQuery::default()
     };
     let (filter, sort, page) = canonical.filter()?;
-    let calls = if query.sentiment.is_some() || query.category.is_some() {
-        Paged {
-            items: Vec::new(),
-            total: 0,
-        }
-    } else {
-        state
-            .calls
-            .list(user.0.organization_id, &filter, sort, page)
-            .await?
-    };
+    let calls = state
+        .calls
+        .list(user.0.organization_id, &filter, sort, page)
+        .await?;
     Ok(web::Json(VoiceCallList {
         calls: calls
             .items
@@ -388,6 +442,7 @@ pub struct SeedCallView {
     /// Seconds, once the call has ended.
     pub duration: Option<i64>,
     pub status: &'static str,
+    /// As logged with the call, else as its analysis found.
     pub sentiment: Option<String>,
     /// Mean milliseconds to the first word of the agent's replies.
     pub latency: Option<f64>,
@@ -396,19 +451,33 @@ pub struct SeedCallView {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub timestamp: DateTime<Utc>,
+    /// `pending`, `completed` or `failed` once the call has ended; `null` while it goes on.
+    pub analysis_status: Option<&'static str>,
+    /// The post-call analysis, once completed.
+    pub analysis: Option<AnalysisView>,
 }
 
 impl SeedCallView {
     fn new(call: Call, turns: Vec<CallTurn>) -> Self {
         let duration = call.duration_secs();
         Self {
+            analysis_status: call.analysis.status().map(|s| s.as_str()),
+            analysis: AnalysisView::of(&call.analysis),
             id: call.id.to_string(),
             agent_id: call.agent_id.map(|a| a.to_string()),
             phone_number: call.phone_number,
             direction: call.direction.as_str(),
             duration,
             status: call.status.as_str(),
-            sentiment: call.metadata["sentiment"].as_str().map(ToOwned::to_owned),
+            // What the client logged is its own word on the call; the analysis fills in.
+            sentiment: call.metadata["sentiment"]
+                .as_str()
+                .map(ToOwned::to_owned)
+                .or_else(|| {
+                    call.analysis
+                        .analysis()
+                        .map(|a| a.sentiment.as_str().to_owned())
+                }),
             latency: crate::routes::calls::mean_response_ms(&turns),
             transcript: turns
                 .into_iter()

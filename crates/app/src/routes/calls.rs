@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::call::{
-    Call, CallChannel, CallDirection, CallStart, CallTarget, CallTurn, TurnAnswer, TurnLatency,
+    Call, CallAnalysis, CallAnalysisState, CallChannel, CallDirection, CallStart, CallTarget,
+    CallTurn, TurnAnswer, TurnLatency,
 };
 use switchboard_domain::ids::{AgentId, CallId};
 use utoipa::ToSchema;
@@ -99,6 +100,64 @@ impl From<CallTurn> for TurnView {
     }
 }
 
+/// What the post-call analysis found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnalysisView {
+    pub summary: String,
+    /// `positive`, `neutral`, `negative` or `mixed`.
+    pub sentiment: &'static str,
+    /// From -1 (very negative) to 1 (very positive).
+    pub sentiment_score: f64,
+    /// A snake_case label, e.g. `billing`.
+    pub category: String,
+    /// `resolved`, `unresolved` or `escalated`.
+    pub resolution: &'static str,
+    pub key_topics: Vec<String>,
+    pub action_items: Vec<String>,
+    /// The fields the agent's `analysis_schema` asks for.
+    #[schema(value_type = Object)]
+    pub extracted: serde_json::Map<String, serde_json::Value>,
+    /// `llm` (the language model) or `local` (the offline lexicon analyser).
+    pub analyzer: &'static str,
+    pub analyzed_at: DateTime<Utc>,
+}
+
+impl AnalysisView {
+    /// The view of a completed analysis.
+    pub(crate) fn of(state: &CallAnalysisState) -> Option<Self> {
+        let CallAnalysisState::Completed {
+            analysis,
+            analyzed_at,
+        } = state
+        else {
+            return None;
+        };
+        let CallAnalysis {
+            summary,
+            sentiment,
+            sentiment_score,
+            category,
+            resolution,
+            key_topics,
+            action_items,
+            extracted,
+            analyzer,
+        } = analysis.as_ref();
+        Some(Self {
+            summary: summary.clone(),
+            sentiment: sentiment.as_str(),
+            sentiment_score: *sentiment_score,
+            category: category.as_str().to_owned(),
+            resolution: resolution.as_str(),
+            key_topics: key_topics.clone(),
+            action_items: action_items.clone(),
+            extracted: extracted.clone(),
+            analyzer: analyzer.as_str(),
+            analyzed_at: *analyzed_at,
+        })
+    }
+}
+
 /// A call.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallView {
@@ -137,6 +196,10 @@ pub struct CallView {
     /// The transcript (on reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<TurnView>>,
+    /// `pending`, `completed` or `failed` once the call has ended; `null` while it goes on.
+    pub analysis_status: Option<&'static str>,
+    /// The post-call analysis, once completed.
+    pub analysis: Option<AnalysisView>,
 }
 
 /// The mean response time of a transcript's answers, when any has one.
@@ -156,6 +219,8 @@ impl CallView {
     ) -> Self {
         let duration = call.duration_secs();
         Self {
+            analysis_status: call.analysis.status().map(|s| s.as_str()),
+            analysis: AnalysisView::of(&call.analysis),
             id: call.id.to_string(),
             call_id: call.id.to_string(),
             agent_id: call.agent_id.map(|a| a.to_string()),

@@ -207,6 +207,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(outbound::make_calendar_call)
         .service(telephony::twilio_voice)
         .service(telephony::twilio_status)
+        .service(telephony::twilio_amd)
         .service(telephony::twilio_media)
         .service(telephony::media_stream)
         .service(health::health)

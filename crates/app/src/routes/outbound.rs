@@ -111,9 +111,15 @@ pub(crate) fn dial_for(state: &AppState, from: &str, base: &str, call: &Call) ->
         from: from.to_owned(),
         stream: voice::twilio::stream_target(&websocket_of(base), state, call.id),
         status_callback: format!("{base}/telephony/twilio/status"),
-        machine_detection_callback: None,
+        machine_detection_callback: detects_machines(call)
+            .then(|| format!("{base}/telephony/twilio/amd")),
         ring_timeout_secs: RING_TIMEOUT_SECS,
     }
+}
+
+/// Whether the call's agent asks for answering-machine detection.
+fn detects_machines(call: &Call) -> bool {
+    crate::voice::utterance::agent_of(call).is_some_and(|agent| agent.voicemail.detect_machine)
 }
 
 /// Ends a call: stored as ended, the live session (if this instance carries it) told to stop,

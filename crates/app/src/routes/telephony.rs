@@ -268,3 +268,57 @@ pub async fn twilio_status(
     }
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Twilio's answering-machine detection result for an outbound call (`AsyncAmdStatusCallback`).
+/// When a machine answered, the call ends as `voicemail`: the agent's voicemail message is left
+/// (Twilio says it, then hangs up), or the call is hung up when the agent has none.
+#[utoipa::path(
+    tag = "telephony",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's detection result (CallSid, AnsweredBy, ...)"),
+    responses(
+        (status = 204, description = "Acknowledged"),
+        (status = 403, description = "The X-Twilio-Signature check failed", body = ErrorBody),
+        (status = 503, description = "TWILIO_AUTH_TOKEN is not set", body = ErrorBody),
+    )
+)]
+#[post("/telephony/twilio/amd")]
+pub async fn twilio_amd(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = form_pairs(&body);
+    verify_signature(&req, &state, &pairs)?;
+    let (Some(call_sid), Some(answered_by)) =
+        (field(&pairs, "CallSid"), field(&pairs, "AnsweredBy"))
+    else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    if !(answered_by.starts_with("machine") || answered_by == "fax") {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let Some(call) = state
+        .calls
+        .end_by_provider_id(call_sid, "voicemail")
+        .await?
+    else {
+        return Ok(HttpResponse::NoContent().finish());
+    };
+    let message = voice::utterance::agent_of(&call)
+        .map(|agent| agent.voicemail.message)
+        .unwrap_or_default();
+    if let Some(telephony) = &state.telephony {
+        // Twilio ends the media stream when the call is redirected; the session then stores the
+        // rest of the call, keeping this end reason.
+        let done = if message.is_empty() {
+            telephony.hang_up(call_sid).await
+        } else {
+            telephony.play_and_hang_up(call_sid, &message).await
+        };
+        if let Err(error) = done {
+            warn!(%error, call.id = %call.id, "the voicemail could not be left");
+        }
+    }
+    info!(call.id = %call.id, answered_by, "an answering machine took the call");
+    Ok(HttpResponse::NoContent().finish())
+}

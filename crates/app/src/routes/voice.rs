@@ -6,6 +6,7 @@ use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use switchboard_domain::agent::AgentConfig;
 use switchboard_domain::call::{CallChannel, CallDirection, CallStart};
 use switchboard_domain::ids::CallId;
 use utoipa::ToSchema;
@@ -228,6 +229,25 @@ async fn uploaded_audio(
         .ok_or_else(|| ApiError::BadRequest("the audio file is missing or empty".into()))
 }
 
+/// What the caller said in an uploaded recording, heard by the agent's recogniser.
+async fn words_in(
+    state: &AppState,
+    agent: Option<&AgentConfig>,
+    audio: &[u8],
+) -> Result<String, ApiError> {
+    let stt = state
+        .speech
+        .recogniser(agent)
+        .map_err(|e| ApiError::ServiceUnavailable(e.0))?;
+    let text = hear(stt.as_ref(), audio).await?;
+    if text.is_empty() {
+        return Err(ApiError::BadRequest(
+            "no speech was recognised in the audio".into(),
+        ));
+    }
+    Ok(text)
+}
+
 /// Seed 002: the caller's spoken answer (WAV or MP3), transcribed and answered like a text turn.
 #[utoipa::path(
     tag = "calls",
@@ -258,16 +278,7 @@ pub async fn respond_audio(
         return Err(ApiError::NotFound("the call has ended".into()));
     }
     let audio = uploaded_audio(&req, multipart, &["audio_file", "file", "audio"]).await?;
-    let stt = state
-        .speech
-        .recogniser(agent_of(&call).as_ref())
-        .map_err(|e| ApiError::ServiceUnavailable(e.0))?;
-    let text = hear(stt.as_ref(), &audio).await?;
-    if text.is_empty() {
-        return Err(ApiError::BadRequest(
-            "no speech was recognised in the audio".into(),
-        ));
-    }
+    let text = words_in(&state, agent_of(&call).as_ref(), &audio).await?;
     let answer = state.calls.respond(organization, id, &text).await?;
     Ok(web::Json(SalesReply {
         reply: answer.reply.text,
@@ -307,16 +318,7 @@ pub async fn session_audio(
         .next()
         .map(|file| file.bytes)
         .ok_or_else(|| ApiError::BadRequest("the audio file is missing or empty".into()))?;
-    let stt = state
-        .speech
-        .recogniser(None)
-        .map_err(|e| ApiError::ServiceUnavailable(e.0))?;
-    let text = hear(stt.as_ref(), &audio).await?;
-    if text.is_empty() {
-        return Err(ApiError::BadRequest(
-            "no speech was recognised in the audio".into(),
-        ));
-    }
+    let text = words_in(&state, None, &audio).await?;
     let mut reply =
         session_turn(&state, &user, path.into_inner(), agent_id.as_deref(), &text).await?;
     reply.transcript = Some(text);

@@ -215,6 +215,7 @@ pub async fn serve(
             format: ChannelFormat::Pcm16k,
             recordings: state.recordings.clone(),
             stop,
+            telephony: None,
         };
         run_call(setup, &mut channel).await;
         let _ = session.close(None).await;

@@ -4,15 +4,17 @@
 //! the session ends the call is finished with the conversation as heard, its end reason and its
 //! recording, whatever failed on the way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_audio::session::{
     ChannelFormat, Conversation, InboundFrame, Opening, OutboundEvent, SessionEnd, SessionIo,
-    SessionOutcome, SessionPorts, TranscriptLine, VoiceLatency, VoiceSession, VoiceSessionConfig,
+    SessionOutcome, SessionPorts, TranscriptLine, TurnTaking, VoiceLatency, VoiceSession,
+    VoiceSessionConfig,
 };
 use switchboard_domain::call::{CallStatus, LiveCall, NewCallTurn, Speaker, TurnLatency};
-use switchboard_domain::conversation::ConversationState;
-use switchboard_domain::ports::{ChatRole, SttConfig};
+use switchboard_domain::conversation::{ConversationState, EndReason};
+use switchboard_domain::ports::{ChatRole, SttConfig, Telephony};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, info, warn};
 
@@ -25,8 +27,6 @@ const FRAME_QUEUE: usize = 64;
 const LINE_QUEUE: usize = 32;
 /// How long a call without its own limit may last.
 const DEFAULT_MAX_CALL: Duration = Duration::from_secs(3600);
-/// How long the caller may stay silent while the agent is idle before the call ends.
-const SILENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One side of a live call as the runner sees it: frames from the caller, events to them.
 pub trait Channel {
@@ -46,6 +46,9 @@ pub struct CallSetup {
     pub recordings: Recordings,
     /// Becomes `true` when the call must end (the server shuts down, a client ended it).
     pub stop: watch::Receiver<bool>,
+    /// The telephony provider carrying a phone call, which performs transfers; `None` for other
+    /// channels.
+    pub telephony: Option<Arc<dyn Telephony>>,
 }
 
 /// Why a voice call ended, as stored.
@@ -77,14 +80,16 @@ fn turn_latency(latency: VoiceLatency) -> TurnLatency {
 /// The session's settings for this call's agent (or scenario).
 fn session_config(live: &LiveCall, format: ChannelFormat) -> VoiceSessionConfig {
     let context = live.context();
+    // Silence is handled by the turn-taking check-ins (the agent's, or the defaults for a
+    // scenario), which end the call politely when nobody answers them.
     let mut config = VoiceSessionConfig {
         format,
-        silence_timeout: Some(SILENCE_TIMEOUT),
         ..VoiceSessionConfig::default()
     };
     let mut stt = SttConfig::default();
     let mut max_call = DEFAULT_MAX_CALL;
     if let Some(agent) = &context.agent {
+        config.turn_taking = TurnTaking::from(&agent.turn_taking);
         config.voice.clone_from(&agent.voice.voice_id);
         // Speeds are validated to a small range.
         config.speed = agent.voice.speed as f32;
@@ -128,6 +133,29 @@ fn opening(live: &LiveCall) -> (Opening, Option<String>) {
     )
 }
 
+/// Hands a phone call the agent decided to transfer to the number it named, while the stream is
+/// still open (closing it first would end the call).
+async fn transfer_if_asked(
+    live: &LiveCall,
+    outcome: &SessionOutcome,
+    telephony: Option<&dyn Telephony>,
+) {
+    let (Some(to), Some(telephony), Some(provider_id)) = (
+        outcome.state.transfer_to.as_deref(),
+        telephony,
+        live.call().provider_call_id.as_deref(),
+    ) else {
+        return;
+    };
+    if outcome.end != SessionEnd::Agent(EndReason::Transferred) {
+        return;
+    }
+    match telephony.transfer(provider_id, to).await {
+        Ok(()) => info!("the call was transferred"),
+        Err(error) => warn!(%error, "the transfer failed; the call ends"),
+    }
+}
+
 /// Writes transcript lines as they come; the stored greeting is not written twice.
 async fn write_lines(
     mut live: LiveCall,
@@ -163,6 +191,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
         format,
         recordings,
         stop,
+        telephony,
     } = setup;
     let call_id = live.call().id;
     let config = session_config(&live, format);
@@ -279,6 +308,9 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
             return outcome;
         }
     };
+    if let Some(outcome) = &outcome {
+        transfer_if_asked(&live, outcome, telephony.as_deref()).await;
+    }
     let (status, reason, state, recording) = match &outcome {
         Some(outcome) => {
             let (status, reason) = end_reason(&outcome.end, timed_out);

@@ -215,6 +215,7 @@ async fn carry(
         format: ChannelFormat::Mulaw8k,
         recordings: state.recordings.clone(),
         stop,
+        telephony: state.telephony.clone(),
     };
     run_call(setup, &mut channel).await;
     let _ = session.close(None).await;

@@ -16,14 +16,41 @@
 //! # What was heard
 //!
 //! The far end queues the audio it is sent, so the session places a mark after each sentence and
-//! counts a sentence as heard only once the channel echoes its mark. When the caller barges in,
-//! the queued audio is cleared and the conversation history keeps the sentences whose marks came
-//! back, nothing of the sentence that was playing. A reply cut off before its model finished
-//! keeps the caller's words and the heard part of the reply, but a call flow does not advance
-//! past the node it was on.
+//! counts a sentence as heard only once the channel echoes its mark (or, for a channel that does
+//! not echo them, once the audio has had time to play plus [`VoiceSessionConfig::mark_grace`]).
+//! When the caller barges in, the queued audio is cleared and the conversation history keeps the
+//! sentences whose marks came back, nothing of the sentence that was playing. A reply cut off
+//! before its model finished keeps the caller's words and the heard part of the reply, but a call
+//! flow does not advance past the node it was on.
+//!
+//! # Interruptions
+//!
+//! Caller speech while the agent talks first only pauses the agent's audio. The interruption is
+//! confirmed (and the reply cut as above) once the caller has said enough words that are not all
+//! backchannel words, or spoken long enough; it is judged false, and the agent plays on where it
+//! paused, when the caller's utterance ends as backchannel ("uh-huh", "okay") or too short, or
+//! when nothing confirms it in time (see [`TurnTaking`]). Backchannel utterances appear in the
+//! transcript as the caller's lines, but never reach the conversation engine: they are not
+//! turns, and the reply they were said over goes on. This holds while the agent's audio plays;
+//! once it has played, whatever the caller says is their turn, even before the last marks are
+//! echoed.
+//!
+//! # Silences and keys
+//!
+//! A tool call that keeps a reply silent gets one filler line; a caller who stays silent is
+//! checked on and, in the end, said goodbye to; keys pressed on the keypad form an entry that is
+//! the caller's turn (see [`TurnTaking`]).
 
 mod driver;
+mod interruption;
+mod keypad;
+mod recogniser;
+mod recorder;
+mod reply_text;
+mod silence;
 mod speaker;
+mod tasks;
+mod turn_taking;
 
 #[cfg(test)]
 mod tests;
@@ -43,6 +70,8 @@ use crate::chunker::DEFAULT_MIN_CHARS;
 use crate::codec::mulaw;
 use crate::pcm::{i16_to_pcm16le_into, pcm16le_to_i16_into};
 use crate::vad::VadConfig;
+
+pub use turn_taking::TurnTaking;
 
 /// The audio format of a channel's media stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +123,9 @@ pub enum InboundFrame {
     Audio(Vec<u8>),
     /// The far end played the outbound audio up to the mark of this name.
     Mark(String),
-    /// The caller pressed a key.
+    /// The caller pressed a key (DTMF): `0`-`9`, `*`, `#` or `A`-`D`. Keys form an entry that
+    /// ends with `#` or a pause, and the entry is the caller's turn; a key pressed while the
+    /// agent speaks interrupts it at once.
     Dtmf(char),
     /// The caller hung up.
     Hangup,
@@ -152,7 +183,8 @@ pub enum SessionEnd {
     Shutdown,
     /// The conversation ended the call (the reply was played first).
     Agent(EndReason),
-    /// Nobody spoke for the configured silence timeout.
+    /// Nobody spoke for the configured silence timeout, or through the check-ins (the goodbye
+    /// was played first).
     SilenceTimeout,
     /// The conversation could not go on (for example the opening failed); the message says why.
     Failed(String),
@@ -207,6 +239,8 @@ pub struct VoiceSessionConfig {
     pub stt: SttConfig,
     /// The local voice activity detector, which catches barge-in and the end of speech.
     pub vad: VadConfig,
+    /// What counts as an interruption, and what the agent says to fill or end a silence.
+    pub turn_taking: TurnTaking,
     /// Sentences shorter than this are joined to the next before synthesis.
     pub min_sentence_chars: usize,
     /// Frames of synthesised audio ready ahead of the pacer (a bound on memory and on the work
@@ -215,8 +249,16 @@ pub struct VoiceSessionConfig {
     /// Caller audio frames waiting for the speech-to-text stream; beyond this, frames are dropped
     /// rather than stalling the call.
     pub stt_buffer_frames: usize,
-    /// End the call after this long without caller speech while the agent is silent.
+    /// A plain silence timeout: when set, the call ends after this long without caller speech
+    /// while the agent is silent, without a check-in or a goodbye, whatever `turn_taking` says
+    /// about silence. It runs on the same timer as the check-ins of
+    /// [`TurnTaking::silence_reprompt_after`].
     pub silence_timeout: Option<Duration>,
+    /// How long past the moment a reply's audio should have finished playing the session waits
+    /// for the channel to echo the reply's marks; then they count as heard. A channel that never
+    /// echoes marks would otherwise leave the reply unsettled (and the silence timeout unarmed)
+    /// for ever.
+    pub mark_grace: Duration,
     /// Keep a stereo recording (caller left, agent right) of at most this long.
     pub record_max: Option<Duration>,
 }
@@ -229,10 +271,12 @@ impl Default for VoiceSessionConfig {
             speed: 1.0,
             stt: SttConfig::default(),
             vad: VadConfig::default(),
+            turn_taking: TurnTaking::default(),
             min_sentence_chars: DEFAULT_MIN_CHARS,
             playout_buffer_frames: 25,
             stt_buffer_frames: 50,
             silence_timeout: None,
+            mark_grace: Duration::from_secs(2),
             record_max: None,
         }
     }

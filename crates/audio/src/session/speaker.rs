@@ -4,51 +4,23 @@
 //! in playing order, so the driver paces frames and marks stay behind the audio they follow.
 //!
 //! The driver cancels a reply by dropping its task: the model stream and the synthesis stream
-//! are dropped with it, which cancels them at the providers.
+//! are dropped with it, which cancels them at the providers. A long tool call gets a filler line
+//! (see `reply_text`).
 
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use switchboard_domain::conversation::{
-    CallContext, ConversationEngine, ConversationError, ConversationState, Reply,
+    CallContext, ConversationEngine, ConversationError, ConversationState, Reply, ReplyEvent,
 };
 use switchboard_domain::ports::{AudioStream, SpeechRequest, TextToSpeech};
-use tokio::sync::{Notify, mpsc};
-use tokio::task::{JoinError, JoinHandle};
-use tokio::time::Instant;
+use tokio::sync::mpsc;
 
 use super::ChannelFormat;
-use crate::chunker::{Sentence, SentenceChunker};
+use super::reply_text::{Filler, ReplyText, offer_filler};
 use crate::frame::Framer;
 use crate::pcm::{f32_sample_to_i16, i16_sample_to_f32};
 use crate::resample::StreamResampler;
-
-/// A spawned task that is aborted when this guard is dropped, so no task outlives its owner.
-pub(super) struct TaskGuard<T>(JoinHandle<T>);
-
-impl<T: Send + 'static> TaskGuard<T> {
-    pub(super) fn spawn(future: impl Future<Output = T> + Send + 'static) -> Self {
-        Self(tokio::spawn(future))
-    }
-}
-
-impl<T> Drop for TaskGuard<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for TaskGuard<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx)
-    }
-}
 
 /// What produces a reply's text.
 #[derive(Debug, Clone)]
@@ -57,8 +29,13 @@ pub(super) enum ReplyJob {
     Open,
     /// Fixed text, already in the conversation state.
     Say(String),
+    /// A line of the session's own (a silence check-in, a goodbye), kept out of the
+    /// conversation state; `then_hang_up` ends the call once it has been heard.
+    Line { text: String, then_hang_up: bool },
     /// The engine's answer to the caller's utterance.
     Answer(String),
+    /// The engine's answer to keys the caller entered on the keypad.
+    Keys(String),
 }
 
 /// What the speaker hands the driver, in playing order.
@@ -80,104 +57,6 @@ pub(super) struct Produced {
     pub(super) reply: Reply,
 }
 
-/// The text of a reply as it streams, shared between the engine's token sink (which writes it)
-/// and the synthesis loop (which reads sentences), plus the moments latency is measured at.
-///
-/// The lock is `std`'s: it is held for a few string operations and never across an await, and
-/// the token sink that takes it is a plain synchronous callback.
-#[derive(Default)]
-pub(super) struct ReplyText {
-    inner: Mutex<ReplyInner>,
-    ready: Notify,
-}
-
-#[derive(Default)]
-struct ReplyInner {
-    /// Everything the engine streamed; mark offsets index into it.
-    spoken: String,
-    chunker: SentenceChunker,
-    /// Sentences complete and not yet taken for synthesis. The engine's token sink is
-    /// synchronous and cannot wait for room, so this is not a channel; its length is bounded by
-    /// the reply's length, which the model's `max_tokens` bounds.
-    sentences: VecDeque<Sentence>,
-    finished: bool,
-    first_token_at: Option<Instant>,
-    first_audio_at: Option<Instant>,
-}
-
-impl ReplyText {
-    pub(super) fn new(min_sentence_chars: usize) -> Self {
-        Self {
-            inner: Mutex::new(ReplyInner {
-                chunker: SentenceChunker::with_min_chars(min_sentence_chars),
-                ..ReplyInner::default()
-            }),
-            ready: Notify::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReplyInner> {
-        // A panic while holding the lock leaves plain data behind, still usable.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn push_token(&self, token: &str) {
-        let mut inner = self.lock();
-        if inner.first_token_at.is_none() && !token.trim().is_empty() {
-            inner.first_token_at = Some(Instant::now());
-        }
-        inner.spoken.push_str(token);
-        let sentences = inner.chunker.push(token);
-        inner.sentences.extend(sentences);
-        drop(inner);
-        self.ready.notify_one();
-    }
-
-    fn finish(&self) {
-        let mut inner = self.lock();
-        if let Some(last) = inner.chunker.flush() {
-            inner.sentences.push_back(last);
-        }
-        inner.finished = true;
-        drop(inner);
-        self.ready.notify_one();
-    }
-
-    /// The next sentence, or `None` once the text is finished and every sentence taken.
-    async fn next_sentence(&self) -> Option<Sentence> {
-        loop {
-            let notified = self.ready.notified();
-            {
-                let mut inner = self.lock();
-                if let Some(sentence) = inner.sentences.pop_front() {
-                    return Some(sentence);
-                }
-                if inner.finished {
-                    return None;
-                }
-            }
-            notified.await;
-        }
-    }
-
-    fn note_first_audio(&self) {
-        self.lock().first_audio_at.get_or_insert_with(Instant::now);
-    }
-
-    /// The text streamed so far.
-    pub(super) fn spoken(&self) -> String {
-        self.lock().spoken.clone()
-    }
-
-    pub(super) fn first_token_at(&self) -> Option<Instant> {
-        self.lock().first_token_at
-    }
-
-    pub(super) fn first_audio_at(&self) -> Option<Instant> {
-        self.lock().first_audio_at
-    }
-}
-
 /// Everything a speaker task needs.
 pub(super) struct Speaker {
     pub(super) engine: ConversationEngine,
@@ -192,6 +71,8 @@ pub(super) struct Speaker {
     pub(super) reply_number: u64,
     pub(super) text: Arc<ReplyText>,
     pub(super) playout: mpsc::Sender<Playout>,
+    /// The line to fill a long tool call with, if any.
+    pub(super) filler: Option<Filler>,
 }
 
 /// The playout channel closed: the driver dropped the reply.
@@ -210,42 +91,60 @@ impl Speaker {
             reply_number,
             text,
             playout,
+            filler,
         } = self;
-        let produce = async {
-            let sink_text = Arc::clone(&text);
-            let mut sink = move |token: &str| sink_text.push_token(token);
-            let result = match job {
-                ReplyJob::Open => engine
-                    .open(&context, &mut sink)
-                    .await
-                    .map(|(opened, reply)| Produced {
-                        state: Some(opened),
-                        reply,
-                    }),
-                ReplyJob::Say(said) => {
-                    sink(&said);
-                    Ok(Produced {
-                        state: None,
-                        reply: Reply {
-                            text: said,
-                            ..Reply::default()
-                        },
-                    })
-                }
-                ReplyJob::Answer(utterance) => engine
-                    .respond(&context, &mut state, &utterance, &mut sink)
-                    .await
-                    .map(|reply| Produced {
-                        state: Some(state),
-                        reply,
-                    }),
+        let produce =
+            async {
+                let sink_text = Arc::clone(&text);
+                let mut sink = move |event: ReplyEvent<'_>| match event {
+                    ReplyEvent::Token(token) => sink_text.push_token(token),
+                    ReplyEvent::ToolStarted { .. } => sink_text.tool_started(),
+                    ReplyEvent::ToolFinished { .. } => sink_text.tool_finished(),
+                };
+                let result =
+                    match job {
+                        ReplyJob::Open => engine.open_streamed(&context, &mut sink).await.map(
+                            |(opened, reply)| Produced {
+                                state: Some(opened),
+                                reply,
+                            },
+                        ),
+                        ReplyJob::Say(said) | ReplyJob::Line { text: said, .. } => {
+                            text.push_token(&said);
+                            Ok(Produced {
+                                state: None,
+                                reply: Reply {
+                                    text: said,
+                                    ..Reply::default()
+                                },
+                            })
+                        }
+                        ReplyJob::Answer(utterance) => engine
+                            .respond_streamed(&context, &mut state, &utterance, &mut sink)
+                            .await
+                            .map(|reply| Produced {
+                                state: Some(state),
+                                reply,
+                            }),
+                        ReplyJob::Keys(keys) => engine
+                            .respond_keys(&context, &mut state, &keys, &mut sink)
+                            .await
+                            .map(|reply| Produced {
+                                state: Some(state),
+                                reply,
+                            }),
+                    };
+                // Whatever was written gets spoken, even when the model failed half way.
+                text.finish();
+                result
             };
-            // Whatever was written gets spoken, even when the model failed half way.
-            text.finish();
-            result
-        };
         let speak = speak_sentences(&text, tts.as_ref(), speech, format, reply_number, &playout);
-        let (result, spoken) = tokio::join!(produce, speak);
+        let fill = async {
+            if let Some(filler) = &filler {
+                offer_filler(&text, filler).await;
+            }
+        };
+        let (result, spoken, ()) = tokio::join!(produce, speak, fill);
         if spoken.is_ok() {
             // An error means the driver dropped the reply; nobody is left to tell.
             let _ = playout.send(Playout::Done(result)).await;

@@ -12,6 +12,9 @@ use super::config::{
     AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig, SttProvider, VoiceConfig,
     VoiceProvider,
 };
+use super::turn_taking::{AgentTurnTaking, TurnTakingInput};
+use super::voicemail::{AgentVoicemail, VoicemailInput};
+use crate::call::MAX_SCHEMA_PROPERTIES;
 use crate::validation::{ValidationErrors, is_http_url};
 
 const MAX_NAME_CHARS: usize = 200;
@@ -85,6 +88,11 @@ pub struct AgentInput {
     pub end_call_phrases: Option<Vec<String>>,
     pub max_call_duration_secs: Option<i64>,
     pub webhook_url: Option<String>,
+    pub turn_taking: TurnTakingInput,
+    pub voicemail: VoicemailInput,
+    /// The fields call analyses extract, as a JSON schema of type `object`; `Some(Value::Null)`
+    /// removes it.
+    pub analysis_schema: Option<serde_json::Value>,
 }
 
 /// The configuration of an agent nobody has changed yet.
@@ -119,6 +127,9 @@ fn defaults() -> AgentConfig {
         end_call_phrases: Vec::new(),
         max_call_duration_secs: 1800,
         webhook_url: None,
+        turn_taking: AgentTurnTaking::default(),
+        voicemail: AgentVoicemail::default(),
+        analysis_schema: None,
     }
 }
 
@@ -214,6 +225,26 @@ fn check_parameters(field: &str, schema: &serde_json::Value, errors: &mut Valida
             }
         }
         Some(_) => errors.add(format!("{field}.required"), "must be an array of names"),
+    }
+}
+
+/// Checks an analysis schema: an object schema like a tool's, with a bounded number of fields.
+fn check_analysis_schema(schema: &serde_json::Value, errors: &mut ValidationErrors) {
+    check_parameters("analysis_schema", schema, errors);
+    let count = schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map_or(0, serde_json::Map::len);
+    if count == 0 {
+        errors.add(
+            "analysis_schema.properties",
+            "must name at least one field to extract",
+        );
+    } else if count > MAX_SCHEMA_PROPERTIES {
+        errors.add(
+            "analysis_schema.properties",
+            format!("at most {MAX_SCHEMA_PROPERTIES} fields"),
+        );
     }
 }
 
@@ -459,6 +490,19 @@ impl AgentInput {
                 e.add("webhook_url", "must be an http(s) URL");
             }
         }
+        config.turn_taking = self.turn_taking.apply_to(&config.turn_taking, &mut e);
+        config.voicemail = self.voicemail.apply_to(&config.voicemail, &mut e);
+        if let Some(schema) = self.analysis_schema {
+            if schema.is_null() {
+                config.analysis_schema = None;
+            } else {
+                let before = e.errors().len();
+                check_analysis_schema(&schema, &mut e);
+                if e.errors().len() == before {
+                    config.analysis_schema = Some(schema);
+                }
+            }
+        }
         e.into_result(config)
     }
 }
@@ -642,6 +686,99 @@ mod tests {
                 "tools[8].name"
             ]
         );
+    }
+
+    #[test]
+    fn a_stored_config_without_turn_taking_loads_with_the_defaults() {
+        let config = named("a").into_new_config().unwrap();
+        let mut stored = serde_json::to_value(&config).unwrap();
+        stored.as_object_mut().unwrap().remove("turn_taking");
+        let loaded: AgentConfig = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.turn_taking, AgentTurnTaking::default());
+        assert_eq!(loaded, config);
+    }
+
+    #[test]
+    fn turn_taking_updates_keep_the_fields_not_sent() {
+        let mut input = named("a");
+        input.turn_taking.dtmf_timeout_ms = Some(3000);
+        let base = input.into_new_config().unwrap();
+        let update = AgentInput {
+            turn_taking: TurnTakingInput {
+                filler_after_ms: Some(0),
+                ..TurnTakingInput::default()
+            },
+            ..AgentInput::default()
+        };
+        let updated = update.apply_to(&base).unwrap();
+        assert_eq!(updated.turn_taking.dtmf_timeout_ms, 3000);
+        assert_eq!(updated.turn_taking.filler_after_ms, 0);
+        let bad = AgentInput {
+            turn_taking: TurnTakingInput {
+                silence_reprompts_max: Some(-2),
+                ..TurnTakingInput::default()
+            },
+            ..AgentInput::default()
+        };
+        assert_eq!(
+            fields(&bad.apply_to(&base).unwrap_err()),
+            ["turn_taking.silence_reprompts_max"]
+        );
+    }
+
+    #[test]
+    fn analysis_schemas_are_checked_and_can_be_removed() {
+        let mut input = named("a");
+        input.analysis_schema = Some(json!({
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}, "refund": {"type": "boolean"}},
+            "required": ["order_id"]
+        }));
+        let config = input.into_new_config().unwrap();
+        assert!(config.analysis_schema.is_some());
+        for (schema, field) in [
+            (json!("order_id"), "analysis_schema"),
+            (json!({"type": "array"}), "analysis_schema.type"),
+            (json!({"type": "object"}), "analysis_schema.properties"),
+            (
+                json!({"type": "object", "properties": {"n": {"type": "float"}}}),
+                "analysis_schema.properties.n.type",
+            ),
+            (
+                json!({"type": "object", "properties": {"n": {"type": "number"}}, "required": ["m"]}),
+                "analysis_schema.required",
+            ),
+        ] {
+            let update = AgentInput {
+                analysis_schema: Some(schema.clone()),
+                ..AgentInput::default()
+            };
+            let errors = update.apply_to(&config).unwrap_err();
+            assert!(fields(&errors).contains(&field), "{schema}: {errors}");
+        }
+        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_SCHEMA_PROPERTIES)
+            .map(|n| (format!("f{n}"), json!({"type": "string"})))
+            .collect();
+        let too_many = AgentInput {
+            analysis_schema: Some(json!({"type": "object", "properties": many})),
+            ..AgentInput::default()
+        };
+        assert_eq!(
+            fields(&too_many.apply_to(&config).unwrap_err()),
+            ["analysis_schema.properties"]
+        );
+        let removed = AgentInput {
+            analysis_schema: Some(serde_json::Value::Null),
+            ..AgentInput::default()
+        }
+        .apply_to(&config)
+        .unwrap();
+        assert_eq!(removed.analysis_schema, None);
+        // Agents stored before the field existed still load.
+        let mut stored = serde_json::to_value(&config).unwrap();
+        stored.as_object_mut().unwrap().remove("analysis_schema");
+        let loaded: AgentConfig = serde_json::from_value(stored).unwrap();
+        assert_eq!(loaded.analysis_schema, None);
     }
 
     #[test]

@@ -4,6 +4,8 @@ mod config;
 mod flow_check;
 mod input;
 mod service;
+mod turn_taking;
+mod voicemail;
 
 pub use config::{
     AgentStats, AgentStatus, AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig,
@@ -11,6 +13,8 @@ pub use config::{
 };
 pub use input::{AgentInput, HttpToolInput, LlmInput, SttInput, ToolInput, VoiceInput};
 pub use service::{AgentError, AgentService};
+pub use turn_taking::{AgentTurnTaking, DEFAULT_BACKCHANNEL_WORDS, TurnTakingInput};
+pub use voicemail::{AgentVoicemail, MAX_VOICEMAIL_CHARS, VoicemailInput};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,6 +53,16 @@ pub struct AgentConfig {
     pub end_call_phrases: Vec<String>,
     pub max_call_duration_secs: u32,
     pub webhook_url: Option<String>,
+    /// Turn-taking on voice calls; agents stored before it existed get the defaults.
+    #[serde(default)]
+    pub turn_taking: AgentTurnTaking,
+    /// Answering machines on outbound calls; agents stored before it existed detect none.
+    #[serde(default)]
+    pub voicemail: AgentVoicemail,
+    /// The fields each call's analysis extracts: a JSON schema of type `object` (validated).
+    /// Agents stored before it existed have none.
+    #[serde(default)]
+    pub analysis_schema: Option<serde_json::Value>,
 }
 
 impl Agent {

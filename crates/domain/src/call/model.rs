@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::analysis::{CallAnalysisState, Category, Resolution, Sentiment};
 use crate::conversation::ConversationState;
 use crate::ids::{AgentId, CallId, OrganizationId};
 
@@ -40,6 +41,8 @@ macro_rules! name_enum {
         }
     };
 }
+
+pub(super) use name_enum;
 
 name_enum!(
     /// Where a call happens.
@@ -187,6 +190,9 @@ pub struct Call {
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The post-call analysis, kept apart from the call: writing the call never changes it.
+    #[serde(default)]
+    pub analysis: CallAnalysisState,
 }
 
 impl Call {
@@ -206,11 +212,15 @@ impl Call {
         })
     }
 
-    /// Marks the call ended now.
+    /// Marks the call ended now; its analysis is due from then on (storing the ended call
+    /// queues it).
     pub fn finish(&mut self, status: CallStatus, reason: &str, at: DateTime<Utc>) {
         self.status = status;
         self.end_reason = Some(reason.to_owned());
         self.ended_at = Some(at);
+        if self.analysis == CallAnalysisState::NotQueued {
+            self.analysis = CallAnalysisState::Pending;
+        }
     }
 }
 
@@ -227,6 +237,12 @@ pub struct CallFilter {
     pub started_before: Option<DateTime<Utc>>,
     /// Words found in the transcript, the customer's name or their number (case-insensitive).
     pub search: Option<String>,
+    /// Calls whose completed analysis found this sentiment.
+    pub sentiment: Option<Sentiment>,
+    /// Calls whose completed analysis put them in this category.
+    pub category: Option<Category>,
+    /// Calls whose completed analysis found this resolution.
+    pub resolution: Option<Resolution>,
 }
 
 /// The order of a list.

@@ -262,4 +262,38 @@ impl CallService {
         }
         Err(CallError::Busy)
     }
+
+    /// Ends the call `provider_call_id` as completed with `reason` (an answering machine took
+    /// it, say), unless it has ended already; `Ok(None)` for a call this server does not know.
+    ///
+    /// # Errors
+    /// Only on storage failure, or `Busy` when the call keeps changing under the update.
+    pub async fn end_by_provider_id(
+        &self,
+        provider_call_id: &str,
+        reason: &str,
+    ) -> Result<Option<Call>, CallError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let Some(mut call) = self
+                .ports()
+                .calls
+                .find_by_provider_id(provider_call_id)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if !call.is_active() {
+                return Ok(Some(call));
+            }
+            let now = self.ports().clock.now();
+            let expected = call.version;
+            call.version += 1;
+            call.updated_at = now;
+            call.finish(CallStatus::Completed, reason, now);
+            if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
+                return Ok(Some(call));
+            }
+        }
+        Err(CallError::Busy)
+    }
 }

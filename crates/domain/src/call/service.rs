@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::analysis::CallAnalysisState;
 use super::model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,
@@ -318,6 +319,7 @@ impl CallService {
             metadata: serde_json::Value::Null,
             created_at: now,
             updated_at: now,
+            analysis: CallAnalysisState::NotQueued,
         };
         let context = context_of(&call)?;
         match self.engine.open(&context, &mut |_| {}).await {
@@ -495,6 +497,12 @@ impl CallService {
             metadata: external.metadata,
             created_at: now,
             updated_at: now,
+            // Storing an ended call queues its analysis.
+            analysis: if finished {
+                CallAnalysisState::Pending
+            } else {
+                CallAnalysisState::NotQueued
+            },
         };
         self.ports.calls.insert(&call, &turns).await?;
         let stored = self.ports.calls.turns(call.id).await?;

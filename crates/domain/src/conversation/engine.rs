@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use super::events::{ReplyEvent, ReplySink};
 use super::prompt::{PromptParts, system_prompt};
 use super::tools::{ToolInvoker, tool_specs};
 use crate::agent::{AgentConfig, AgentTool, BuiltinTool};
@@ -100,6 +101,10 @@ pub struct ConversationState {
     pub flow: Option<FlowState>,
     pub caller_turns: u32,
     pub ended: Option<EndReason>,
+    /// The number the call is to be handed to, once the agent or the flow decided to transfer
+    /// it; the channel carries the transfer out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to: Option<String>,
 }
 
 /// The agent's answer to one turn.
@@ -130,6 +135,20 @@ pub enum ConversationError {
     Model(#[from] LlmError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// What the caller gave in one turn.
+#[derive(Clone, Copy)]
+enum CallerInput<'a> {
+    Speech(&'a str),
+    Keys(&'a str),
+}
+
+/// How keys the caller entered on the keypad appear in the conversation's history and
+/// transcript: `[keypad: 123]`.
+#[must_use]
+pub fn keypad_text(keys: &str) -> String {
+    format!("[keypad: {keys}]")
 }
 
 /// Receives the reply's text as it is produced, so speech can start before the reply is done.
@@ -206,6 +225,19 @@ impl ConversationEngine {
         context: &CallContext,
         on_token: TokenSink<'_>,
     ) -> Result<(ConversationState, Reply), ConversationError> {
+        self.open_streamed(context, &mut tokens_only(on_token))
+            .await
+    }
+
+    /// [`ConversationEngine::open`], streaming every [`ReplyEvent`] (tool calls too) to `sink`.
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::open`].
+    pub async fn open_streamed(
+        &self,
+        context: &CallContext,
+        sink: ReplySink<'_>,
+    ) -> Result<(ConversationState, Reply), ConversationError> {
         let mut state = ConversationState::default();
         let flow = flow_of(context)?;
         if flow.is_none() && self.model.is_none() {
@@ -216,7 +248,7 @@ impl ConversationEngine {
         let mut reply = Reply::default();
         if let Some(flow) = &flow {
             let step = flow.start(&context.vars());
-            self.follow_flow(context, &mut state, step, &mut reply, on_token)
+            self.follow_flow(context, &mut state, step, &mut reply, sink)
                 .await?;
         } else if let Some(template) = context
             .agent
@@ -224,7 +256,7 @@ impl ConversationEngine {
             .and_then(|a| a.first_message.as_deref())
         {
             reply.text = render(template, &context.vars());
-            on_token(&reply.text);
+            sink(ReplyEvent::Token(&reply.text));
         } else {
             let mut messages = vec![ChatMessage::text(
                 ChatRole::User,
@@ -232,7 +264,7 @@ impl ConversationEngine {
                  say who you are.)",
             )];
             reply.text = self
-                .generate(context, &mut messages, None, &[], &mut reply, on_token)
+                .generate(context, &mut messages, None, &[], &mut reply, sink)
                 .await?;
         }
         if !reply.text.is_empty() {
@@ -255,17 +287,64 @@ impl ConversationEngine {
         utterance: &str,
         on_token: TokenSink<'_>,
     ) -> Result<Reply, ConversationError> {
+        self.respond_streamed(context, state, utterance, &mut tokens_only(on_token))
+            .await
+    }
+
+    /// [`ConversationEngine::respond`], streaming every [`ReplyEvent`] (tool calls too) to
+    /// `sink`.
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::respond`].
+    pub async fn respond_streamed(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        utterance: &str,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
+        self.answer(context, state, CallerInput::Speech(utterance), sink)
+            .await
+    }
+
+    /// Answers keys the caller entered on the keypad (DTMF), streaming the reply to `sink`. The
+    /// call flow steps on them ([`crate::flow::ValidFlow::step_keys`]: `digits` conditions match
+    /// them); the history and the model see them as [`keypad_text`].
+    ///
+    /// # Errors
+    /// As [`ConversationEngine::respond`]; `EmptyMessage` for no keys.
+    pub async fn respond_keys(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        keys: &str,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
+        self.answer(context, state, CallerInput::Keys(keys), sink)
+            .await
+    }
+
+    async fn answer(
+        &self,
+        context: &CallContext,
+        state: &mut ConversationState,
+        input: CallerInput<'_>,
+        sink: ReplySink<'_>,
+    ) -> Result<Reply, ConversationError> {
         if state.ended.is_some() {
             return Err(ConversationError::Ended);
         }
-        let utterance = utterance.trim();
-        if utterance.is_empty() {
+        let (given, said) = match input {
+            CallerInput::Speech(text) => (text.trim(), text.trim().to_owned()),
+            CallerInput::Keys(keys) => (keys.trim(), keypad_text(keys.trim())),
+        };
+        if given.is_empty() {
             return Err(ConversationError::EmptyMessage);
         }
         state.caller_turns += 1;
         state
             .messages
-            .push(ChatMessage::text(ChatRole::User, utterance));
+            .push(ChatMessage::text(ChatRole::User, said.clone()));
         let mut reply = Reply::default();
         match flow_of(context)? {
             Some(flow) => {
@@ -273,24 +352,26 @@ impl ConversationEngine {
                     .flow
                     .clone()
                     .unwrap_or_else(|| flow.start(&context.vars()).state);
-                let intents = self.judge_intents(&flow, &current, utterance).await?;
-                let step = flow.step(&current, utterance, &intents, &context.vars());
-                self.follow_flow(context, state, step, &mut reply, on_token)
+                let step = match input {
+                    CallerInput::Speech(_) => {
+                        let intents = self.judge_intents(&flow, &current, given).await?;
+                        flow.step(&current, given, &intents, &context.vars())
+                    }
+                    CallerInput::Keys(_) => flow.step_keys(&current, given, &context.vars()),
+                };
+                self.follow_flow(context, state, step, &mut reply, sink)
                     .await?;
             }
             None => {
-                let knowledge = self.knowledge_for(context, utterance).await;
+                // Keys are no question to look up.
+                let knowledge = match input {
+                    CallerInput::Speech(_) => self.knowledge_for(context, given).await,
+                    CallerInput::Keys(_) => Vec::new(),
+                };
                 reply.knowledge = knowledge.clone();
                 let mut messages = state.messages.clone();
                 reply.text = self
-                    .generate(
-                        context,
-                        &mut messages,
-                        None,
-                        &knowledge,
-                        &mut reply,
-                        on_token,
-                    )
+                    .generate(context, &mut messages, None, &knowledge, &mut reply, sink)
                     .await?;
                 apply_tool_effects(&messages[state.messages.len()..], &mut reply);
             }
@@ -300,10 +381,13 @@ impl ConversationEngine {
                 .messages
                 .push(ChatMessage::text(ChatRole::Assistant, reply.text.clone()));
         }
-        self.check_limits(context, state, utterance, &mut reply);
+        self.check_limits(context, state, &said, &mut reply);
         if reply.end_reason.is_some() {
             reply.should_end_call = true;
             state.ended = reply.end_reason.clone();
+        }
+        if reply.transfer_to.is_some() {
+            state.transfer_to.clone_from(&reply.transfer_to);
         }
         Ok(reply)
     }
@@ -387,11 +471,11 @@ impl ConversationEngine {
         state: &mut ConversationState,
         step: FlowStep,
         reply: &mut Reply,
-        on_token: TokenSink<'_>,
+        sink: ReplySink<'_>,
     ) -> Result<(), ConversationError> {
         let said = joined(&step.say);
         if !said.is_empty() {
-            on_token(&said);
+            sink(ReplyEvent::Token(&said));
         }
         reply.text = said;
         for action in &step.actions {
@@ -399,7 +483,7 @@ impl ConversationEngine {
                 FlowAction::CallTool { name, arguments } => {
                     reply.tools_called.push(name.clone());
                     let result = self
-                        .run_tool(context, name, arguments, &mut reply.knowledge)
+                        .run_tool(context, name, arguments, &mut reply.knowledge, sink)
                         .await;
                     tracing::debug!(tool = %name, result.chars = result.len(), "flow tool called");
                 }
@@ -423,7 +507,7 @@ impl ConversationEngine {
                 messages.push(ChatMessage::text(ChatRole::Assistant, reply.text.clone()));
             }
             if !reply.text.is_empty() {
-                on_token(" ");
+                sink(ReplyEvent::Token(" "));
             }
             let last_caller = state
                 .messages
@@ -441,7 +525,7 @@ impl ConversationEngine {
                     Some(prompt),
                     &knowledge,
                     reply,
-                    on_token,
+                    sink,
                 )
                 .await?;
             reply.text = [reply.text.as_str(), generated.as_str()]
@@ -467,7 +551,7 @@ impl ConversationEngine {
         flow_prompt: Option<&str>,
         knowledge: &[SearchHit],
         reply: &mut Reply,
-        on_token: TokenSink<'_>,
+        sink: ReplySink<'_>,
     ) -> Result<String, ConversationError> {
         let model = self.model()?;
         let agent = context.agent.as_ref();
@@ -512,9 +596,9 @@ impl ConversationEngine {
                 match event? {
                     ChatEvent::Token(token) => {
                         if round_text.is_empty() && !text.is_empty() {
-                            on_token(" ");
+                            sink(ReplyEvent::Token(" "));
                         }
-                        on_token(&token);
+                        sink(ReplyEvent::Token(&token));
                         round_text.push_str(&token);
                     }
                     ChatEvent::ToolCall(call) => calls.push(call),
@@ -542,7 +626,7 @@ impl ConversationEngine {
                 let arguments: serde_json::Value =
                     serde_json::from_str(&call.arguments).unwrap_or(serde_json::Value::Null);
                 let result = self
-                    .run_tool(context, &call.name, &arguments, &mut reply.knowledge)
+                    .run_tool(context, &call.name, &arguments, &mut reply.knowledge, sink)
                     .await;
                 ends |= call.name == BuiltinTool::EndCall.as_str();
                 messages.push(ChatMessage::tool_result(call.id, result));
@@ -555,8 +639,23 @@ impl ConversationEngine {
         Ok(text)
     }
 
-    /// Runs one tool and returns what the model is told.
+    /// Runs one tool, telling `sink` when it starts and finishes, and returns what the model is
+    /// told.
     async fn run_tool(
+        &self,
+        context: &CallContext,
+        name: &str,
+        arguments: &serde_json::Value,
+        knowledge: &mut Vec<SearchHit>,
+        sink: ReplySink<'_>,
+    ) -> String {
+        sink(ReplyEvent::ToolStarted { name });
+        let result = self.tool_result(context, name, arguments, knowledge).await;
+        sink(ReplyEvent::ToolFinished { name });
+        result
+    }
+
+    async fn tool_result(
         &self,
         context: &CallContext,
         name: &str,
@@ -638,6 +737,15 @@ impl ConversationEngine {
         }
         if state.caller_turns >= MAX_CALLER_TURNS {
             reply.end_reason = Some(EndReason::MaxTurns);
+        }
+    }
+}
+
+/// A sink for every reply event that passes the text on to `on_token`.
+fn tokens_only<'a>(on_token: TokenSink<'a>) -> impl FnMut(ReplyEvent<'_>) + Send + 'a {
+    move |event| {
+        if let ReplyEvent::Token(text) = event {
+            on_token(text);
         }
     }
 }

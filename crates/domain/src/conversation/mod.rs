@@ -2,6 +2,7 @@
 //! its model and its tools, and decides when the call should end.
 
 mod engine;
+mod events;
 mod prompt;
 mod tools;
 
@@ -10,7 +11,8 @@ mod tests;
 
 pub use engine::{
     CallContext, ConversationEngine, ConversationError, ConversationState, EndReason,
-    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink,
+    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink, keypad_text,
 };
+pub use events::{ReplyEvent, ReplySink};
 pub use prompt::{PromptParts, local_time, system_prompt};
 pub use tools::{ToolError, ToolInvoker, tool_specs};

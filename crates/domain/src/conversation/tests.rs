@@ -582,3 +582,145 @@ async fn a_model_failure_keeps_the_callers_words_and_the_call_goes_on() {
         Err(ConversationError::EmptyMessage)
     ));
 }
+
+#[tokio::test]
+async fn streamed_replies_report_tool_calls_between_their_tokens() {
+    // The model speaks, asks for the tool in the same round, then answers.
+    let model = ScriptedModel::default()
+        .push(Script::Events(vec![
+            ChatEvent::Token("Let me check. ".into()),
+            ChatEvent::ToolCall(ToolCall {
+                id: "call_1".into(),
+                name: "check_order".into(),
+                arguments: json!({"order_id": "A17"}).to_string(),
+            }),
+            ChatEvent::Finished(FinishReason::ToolCalls),
+        ]))
+        .says("It ships tomorrow.");
+    let s = setup(Some(model), vec![], Tools::default(), Utc::now());
+    let ctx = context(agent(|a| a.tools = Some(vec![order_tool()])));
+    let mut state = ConversationState::default();
+    let mut events: Vec<String> = Vec::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        events.push(match event {
+            ReplyEvent::Token(text) => format!("token {text:?}"),
+            ReplyEvent::ToolStarted { name } => format!("started {name}"),
+            ReplyEvent::ToolFinished { name } => format!("finished {name}"),
+        });
+    };
+    let reply = s
+        .engine
+        .respond_streamed(&ctx, &mut state, "Where is order A17?", &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(reply.tools_called, ["check_order"]);
+    let tools: Vec<&String> = events.iter().filter(|e| !e.starts_with("token")).collect();
+    assert_eq!(tools, ["started check_order", "finished check_order"]);
+    let started = events
+        .iter()
+        .position(|e| e == "started check_order")
+        .unwrap();
+    let finished = events
+        .iter()
+        .position(|e| e == "finished check_order")
+        .unwrap();
+    assert_eq!(finished, started + 1, "the tool ran between the two rounds");
+    assert!(events[..started].iter().all(|e| e.starts_with("token")));
+    assert!(events[finished + 1..].iter().any(|e| e.contains("ships")));
+}
+
+#[tokio::test]
+async fn flow_tool_nodes_report_their_calls_too() {
+    let flow = json!({
+        "nodes": [
+            {"id": "look", "type": "tool", "start": true,
+             "data": {"tool": "check_order", "arguments": {"order_id": "A17"}, "say": "One moment."}},
+            {"id": "bye", "type": "end", "data": {"text": "Done."}}
+        ],
+        "edges": [{"id": "e1", "source": "look", "target": "bye"}]
+    });
+    let s = setup(None, vec![], Tools::default(), Utc::now());
+    let ctx = context(agent(|a| {
+        a.tools = Some(vec![order_tool()]);
+        a.call_flow = Some(flow);
+    }));
+    let mut events: Vec<String> = Vec::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        if let ReplyEvent::ToolStarted { name } | ReplyEvent::ToolFinished { name } = event {
+            events.push(name.to_owned());
+        }
+    };
+    let (_, opening) = s.engine.open_streamed(&ctx, &mut sink).await.unwrap();
+    assert_eq!(opening.tools_called, ["check_order"]);
+    assert_eq!(events, ["check_order", "check_order"]);
+}
+
+#[tokio::test]
+async fn keypad_entries_step_the_flow_and_are_kept_as_keypad_text() {
+    let flow = json!({
+        "nodes": [
+            {"id": "menu", "type": "question", "start": true,
+             "data": {"text": "Press 1 for sales or 2 for support."}},
+            {"id": "sales", "type": "end", "data": {"text": "Connecting you to sales."}},
+            {"id": "other", "type": "end", "data": {"text": "Goodbye."}}
+        ],
+        "edges": [
+            {"id": "e1", "source": "menu", "target": "sales",
+             "condition": {"type": "digits", "digits": "1"}},
+            {"id": "e2", "source": "menu", "target": "other", "condition": {"type": "else"}}
+        ]
+    });
+    // No model: a flow answers keys on its own.
+    let engine = ConversationEngine::new(
+        None,
+        Arc::new(Knowledge(vec![])),
+        Arc::new(Tools::default()),
+        Arc::new(FixedClock(Utc::now())),
+    );
+    let ctx = context(agent(|a| a.call_flow = Some(flow)));
+    let (mut state, _) = engine.open(&ctx, &mut |_| {}).await.unwrap();
+    let mut heard = String::new();
+    let mut sink = |event: ReplyEvent<'_>| {
+        if let ReplyEvent::Token(text) = event {
+            heard.push_str(text);
+        }
+    };
+    let reply = engine
+        .respond_keys(&ctx, &mut state, "1", &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Connecting you to sales.");
+    assert_eq!(heard, reply.text);
+    assert_eq!(reply.end_reason, Some(EndReason::FlowEnded));
+    assert_eq!(state.caller_turns, 1);
+    assert_eq!(state.messages[1].content.as_deref(), Some("[keypad: 1]"));
+    assert!(matches!(
+        engine
+            .respond_keys(&ctx, &mut ConversationState::default(), " ", &mut |_| {})
+            .await,
+        Err(ConversationError::EmptyMessage)
+    ));
+}
+
+#[tokio::test]
+async fn the_model_sees_keys_as_keypad_text() {
+    let s = setup(
+        Some(ScriptedModel::default().says("Thanks, I have your code.")),
+        vec![],
+        Tools::default(),
+        Utc::now(),
+    );
+    let ctx = context(agent(|_| {}));
+    let mut state = ConversationState::default();
+    let reply = s
+        .engine
+        .respond_keys(&ctx, &mut state, "4711", &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "Thanks, I have your code.");
+    let request = &s.model.requests()[0];
+    assert_eq!(
+        request.messages.last().and_then(|m| m.content.as_deref()),
+        Some("[keypad: 4711]")
+    );
+}

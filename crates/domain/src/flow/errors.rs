@@ -51,6 +51,8 @@ pub enum FlowErrorCode {
     EmptyKeywords,
     /// A regex condition that does not compile (or is too large).
     InvalidRegex,
+    /// A digits condition with a key the keypad does not have (or `#`, which ends an entry).
+    InvalidDigits,
     /// A transfer number that is not in E.164 form.
     InvalidPhoneNumber,
     /// A tool name other than 1 to [`super::MAX_TOOL_NAME_CHARS`] letters, digits, `_` or `-`.
@@ -98,6 +100,7 @@ impl FlowErrorCode {
             Self::ShadowedEdge => "shadowed_edge",
             Self::EmptyKeywords => "empty_keywords",
             Self::InvalidRegex => "invalid_regex",
+            Self::InvalidDigits => "invalid_digits",
             Self::InvalidPhoneNumber => "invalid_phone_number",
             Self::InvalidToolName => "invalid_tool_name",
             Self::InvalidToolArguments => "invalid_tool_arguments",

@@ -23,3 +23,5 @@ pub const MAX_LLM_TURNS: u32 = 1000;
 pub const MAX_TOOL_ARGUMENTS_BYTES: usize = 16 * 1024;
 /// Longest tool name, in characters.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
+/// Most keys in a `digits` condition.
+pub const MAX_DIGITS: usize = 32;

@@ -1,5 +1,6 @@
 //! How an edge condition is tested against what the caller said: keyword and phrase matching on
-//! normalised words, compiled regular expressions, and answers to intent questions.
+//! normalised words, compiled regular expressions, answers to intent questions, and keys entered
+//! on the keypad.
 
 use regex::{Regex, RegexBuilder};
 
@@ -9,10 +10,12 @@ const REGEX_SIZE_LIMIT: usize = 64 * 1024;
 /// Matching builds its lazy automaton within this budget, per regex.
 const REGEX_DFA_LIMIT: usize = 256 * 1024;
 
-/// What the caller said, prepared once for every condition of a node.
+/// What the caller said (or entered), prepared once for every condition of a node.
 pub(super) struct Utterance<'a> {
     raw: &'a str,
     words: Vec<String>,
+    /// The keys, when the caller used the keypad rather than their voice.
+    keys: Option<&'a str>,
 }
 
 impl<'a> Utterance<'a> {
@@ -20,6 +23,15 @@ impl<'a> Utterance<'a> {
         Self {
             raw: raw.trim(),
             words: words(raw),
+            keys: None,
+        }
+    }
+
+    /// Keys entered on the keypad. Keyword and regex conditions see them as text ("42").
+    pub(super) fn keys(keys: &'a str) -> Self {
+        Self {
+            keys: Some(keys.trim()),
+            ..Self::new(keys)
         }
     }
 }
@@ -81,6 +93,8 @@ pub(super) enum Test {
     Intent {
         description: String,
     },
+    /// The keys, upper-case.
+    Digits(String),
 }
 
 impl Test {
@@ -99,6 +113,9 @@ impl Test {
             }
             Self::Regex(regex) => regex.is_match(utterance.raw),
             Self::Intent { .. } => intent == Some(true),
+            Self::Digits(digits) => utterance
+                .keys
+                .is_some_and(|keys| keys.eq_ignore_ascii_case(digits)),
         }
     }
 
@@ -208,6 +225,20 @@ mod tests {
         assert!(!intent.holds(&said, Some(false)));
         assert!(!intent.holds(&said, None));
         assert!(intent.is_intent());
+    }
+
+    #[test]
+    fn digits_hold_for_exactly_those_keys_and_never_for_words() {
+        let one = Test::Digits("1".into());
+        assert!(one.holds(&Utterance::keys("1"), None));
+        assert!(!one.holds(&Utterance::keys("12"), None));
+        assert!(!one.holds(&Utterance::new("1"), None), "said, not pressed");
+        let code = Test::Digits("12*A".into());
+        assert!(code.holds(&Utterance::keys("12*a"), None));
+        // Pressed keys read as text to the other conditions.
+        let regex = Test::Regex(compile_regex(r"^\d{2}$").unwrap());
+        assert!(regex.holds(&Utterance::keys("42"), None));
+        assert!(keywords(&["42"], &[]).holds(&Utterance::keys("42"), None));
     }
 
     #[test]

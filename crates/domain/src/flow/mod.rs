@@ -7,7 +7,7 @@
 //! - [`errors`]: what validation reports ([`FlowErrors`]), convertible to
 //!   [`crate::ValidationErrors`] for a 422 answer.
 //! - [`step`]: running a [`ValidFlow`] turn by turn ([`ValidFlow::start`], [`ValidFlow::step`]).
-//! - `matching`: how edge conditions test what the caller said.
+//! - `matching`: how edge conditions test what the caller said or entered on the keypad.
 
 pub mod errors;
 pub mod limits;
@@ -21,7 +21,7 @@ mod tests;
 
 pub use errors::{FlowError, FlowErrorCode, FlowErrors};
 pub use limits::{
-    MAX_EDGES, MAX_ID_CHARS, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_LLM_TURNS, MAX_NODES,
+    MAX_DIGITS, MAX_EDGES, MAX_ID_CHARS, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_LLM_TURNS, MAX_NODES,
     MAX_PATTERN_CHARS, MAX_PROMPT_CHARS, MAX_TEXT_CHARS, MAX_TOOL_ARGUMENTS_BYTES,
     MAX_TOOL_NAME_CHARS,
 };

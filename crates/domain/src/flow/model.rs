@@ -334,6 +334,13 @@ pub enum EdgeCondition {
         /// What the caller means, in words, e.g. "wants to talk to a person".
         description: String,
     },
+    /// Taken when the caller enters exactly these keys on the phone's keypad (DTMF), e.g.
+    /// `"1"` or `"4711"`: digits, `*` and `A` to `D` (`#` ends an entry and is never part of
+    /// it). Spoken words never match it.
+    Digits {
+        /// The keys, in order.
+        digits: String,
+    },
 }
 
 impl EdgeCondition {
@@ -346,6 +353,7 @@ impl EdgeCondition {
             Self::Keywords { .. } => "keywords",
             Self::Regex { .. } => "regex",
             Self::Intent { .. } => "intent",
+            Self::Digits { .. } => "digits",
         }
     }
 
@@ -355,12 +363,12 @@ impl EdgeCondition {
         matches!(self, Self::Always)
     }
 
-    /// Whether the condition needs what the caller said.
+    /// Whether the condition needs what the caller said (or entered on the keypad).
     #[must_use]
     pub fn reads_utterance(&self) -> bool {
         matches!(
             self,
-            Self::Keywords { .. } | Self::Regex { .. } | Self::Intent { .. }
+            Self::Keywords { .. } | Self::Regex { .. } | Self::Intent { .. } | Self::Digits { .. }
         )
     }
 }
@@ -480,7 +488,8 @@ mod tests {
             {"type": "else"},
             {"type": "keywords", "any": ["yes"]},
             {"type": "regex", "pattern": "^no"},
-            {"type": "intent", "description": "wants a human"}
+            {"type": "intent", "description": "wants a human"},
+            {"type": "digits", "digits": "1"}
         ]))
         .unwrap();
         assert_eq!(
@@ -491,7 +500,11 @@ mod tests {
             }
         );
         let names: Vec<&str> = conditions.iter().map(EdgeCondition::name).collect();
-        assert_eq!(names, ["always", "else", "keywords", "regex", "intent"]);
+        assert_eq!(
+            names,
+            ["always", "else", "keywords", "regex", "intent", "digits"]
+        );
+        assert_eq!(conditions[5], EdgeCondition::Digits { digits: "1".into() });
     }
 
     #[test]

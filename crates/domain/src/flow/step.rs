@@ -17,6 +17,9 @@
 //!   keyed by the `else` edge's id); else it stays and the model answers.
 //! - Intent conditions hold only when answered `true` in the [`IntentAnswers`] given to
 //!   [`ValidFlow::step`]; [`ValidFlow::pending_intents`] lists the ones worth asking.
+//! - Keys the caller entered on the keypad go to [`ValidFlow::step_keys`] instead: `digits`
+//!   conditions hold when the keys are exactly theirs, keyword and regex conditions read the keys
+//!   as text (`"42"`), and intent conditions (and an llm node's exit condition) do not hold.
 //!
 //! An engine speaks every line of a [`FlowStep`] in order, then performs its actions in order.
 
@@ -226,6 +229,24 @@ impl ValidFlow {
         intents: &IntentAnswers,
         vars: &TemplateVars,
     ) -> FlowStep {
+        self.step_with(state, &Utterance::new(utterance), intents, vars)
+    }
+
+    /// Takes `keys` the caller entered on the keypad (DTMF) at the node `state` waits at, as
+    /// [`ValidFlow::step`] takes an utterance (see the module documentation for how conditions
+    /// read keys).
+    #[must_use]
+    pub fn step_keys(&self, state: &FlowState, keys: &str, vars: &TemplateVars) -> FlowStep {
+        self.step_with(state, &Utterance::keys(keys), &IntentAnswers::new(), vars)
+    }
+
+    fn step_with(
+        &self,
+        state: &FlowState,
+        utterance: &Utterance<'_>,
+        intents: &IntentAnswers,
+        vars: &TemplateVars,
+    ) -> FlowStep {
         if state.finished {
             return FlowStep {
                 state: state.clone(),
@@ -240,8 +261,7 @@ impl ValidFlow {
         };
         let node = &self.flow.nodes[at];
         let turns = state.turns_in_node.saturating_add(1);
-        let utterance = Utterance::new(utterance);
-        let chosen = self.first_holding(at, &utterance, intents, &mut Vec::new());
+        let chosen = self.first_holding(at, utterance, intents, &mut Vec::new());
         let next = match &node.kind {
             NodeKind::Question(_) => chosen.or_else(|| self.else_exit(at)),
             NodeKind::Llm(llm) => chosen.or_else(|| {

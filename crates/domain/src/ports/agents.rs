@@ -186,13 +186,14 @@ pub enum SaveCallOutcome {
 /// Calls and their transcripts.
 #[async_trait]
 pub trait CallRepository: Send + Sync {
-    /// Stores a new call and its first transcript lines, atomically.
+    /// Stores a new call and its first transcript lines, atomically. A call that has already
+    /// ended gets its pending analysis job in the same transaction.
     ///
     /// # Errors
     /// Only on storage failure.
     async fn insert(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), RepositoryError>;
 
-    /// The organisation's call with this id.
+    /// The organisation's call with this id. Reads of calls carry their analysis state.
     ///
     /// # Errors
     /// Only on storage failure.
@@ -260,7 +261,9 @@ pub trait CallRepository: Send + Sync {
     /// Writes `call` (status, conversation, end, recording, provider id, talk seconds,
     /// `updated_at`, and
     /// `version`, which the caller has bumped) if the stored version is still
-    /// `expected_version`, and appends `turns` after the existing ones, atomically.
+    /// `expected_version`, and appends `turns` after the existing ones, atomically. When `call`
+    /// has ended, a pending analysis job is recorded for it in the same transaction, unless it
+    /// has one already. The call's `analysis` is never written here.
     ///
     /// # Errors
     /// Only on storage failure; a lost race is `Ok(Conflict)`.

@@ -2,6 +2,7 @@
 //! crates implement them; each trait's documentation is the contract every adapter is held to.
 
 mod agents;
+mod analysis;
 mod clock;
 mod language_model;
 mod onboarding;
@@ -16,6 +17,7 @@ pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
     SavePhoneNumberError, ScenarioRepository,
 };
+pub use analysis::{AnalysisClaim, AnalyzeError, CallAnalysisRepository, CallAnalyzer};
 pub use clock::{Clock, SystemClock};
 pub use language_model::{
     ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, FinishReason, LanguageModel,

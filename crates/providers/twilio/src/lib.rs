@@ -1,7 +1,17 @@
-//! Twilio for Switchboard: the Media Streams WebSocket protocol a phone call's audio travels
-//! over ([`media`]), the TwiML that connects a call to it ([`twiml`]), and the `X-Twilio-Signature`
-//! check every Twilio webhook must pass ([`signature`]).
+//! Twilio for Switchboard: [`TwilioClient`], the REST adapter of the `Telephony` port that
+//! places and controls calls ([`rest`], configured by [`TwilioConfig`]); the Media Streams
+//! WebSocket protocol a phone call's audio travels over ([`media`]); the TwiML that connects a
+//! call to it ([`twiml`]); and the `X-Twilio-Signature` check every Twilio webhook must pass
+//! ([`signature`]).
 
+mod config;
 pub mod media;
+pub mod rest;
 pub mod signature;
 pub mod twiml;
+
+pub use config::{TwilioConfig, TwilioConfigError};
+pub use rest::{CallDetails, MAX_TWIML_CHARS, TwilioClient};
+// The secret type is shared by every provider adapter; it is named here too for this crate's
+// users.
+pub use switchboard_provider_http::ApiKey;

@@ -332,6 +332,8 @@ pub fn parse_server(text: &str) -> Result<ServerMessage, MediaError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -1,5 +1,6 @@
-//! TwiML, the XML a call's webhook answers with: connect the call to a bidirectional media
-//! stream, or apologise and hang up.
+//! TwiML, the XML a call's webhook (or a request that modifies a live call) answers with:
+//! connect the call to a bidirectional media stream, say something and hang up, or dial another
+//! number.
 
 use std::fmt::Write as _;
 
@@ -59,6 +60,12 @@ pub fn say_and_hang_up(text: &str) -> String {
     )
 }
 
+/// Dials `to` (a cold transfer: the call leaves whatever it was doing for the new leg).
+#[must_use]
+pub fn dial(to: &str) -> String {
+    format!("{HEADER}<Response><Dial>{}</Dial></Response>", escape(to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +94,18 @@ mod tests {
         assert_eq!(
             say_and_hang_up("Sorry <3"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>Sorry &lt;3</Say><Hangup/></Response>"
+        );
+    }
+
+    #[test]
+    fn dials_an_escaped_number() {
+        assert_eq!(
+            dial("+14155550100"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>+14155550100</Dial></Response>"
+        );
+        assert_eq!(
+            dial("sip:a&b@<x>"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial>sip:a&amp;b@&lt;x&gt;</Dial></Response>"
         );
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod call;
+pub mod call_analysis;
 pub mod call_turn;
 pub mod knowledge_document;
 pub mod knowledge_vector;

@@ -409,3 +409,42 @@ fn steps_and_actions_serialize_for_an_api() {
         json!({"type": "transfer", "phone_number": "+15550102000"})
     );
 }
+
+/// A keypad menu: 1 for sales, 2 for support, else goodbye; a regex edge takes any 4-digit code.
+fn keypad_menu() -> ValidFlow {
+    valid(json!({
+        "nodes": [
+            {"id": "menu", "type": "question", "start": true,
+             "data": {"text": "Press 1 for sales or 2 for support, or enter your 4-digit code."}},
+            {"id": "sales", "type": "end", "data": {"text": "Sales."}},
+            {"id": "support", "type": "end", "data": {"text": "Support."}},
+            {"id": "code", "type": "end", "data": {"text": "Code."}},
+            {"id": "other", "type": "end", "data": {"text": "Goodbye."}}
+        ],
+        "edges": [
+            {"id": "e1", "source": "menu", "target": "sales",
+             "condition": {"type": "digits", "digits": "1"}},
+            {"id": "e2", "source": "menu", "target": "support",
+             "condition": {"type": "digits", "digits": "2"}},
+            {"id": "e3", "source": "menu", "target": "code",
+             "condition": {"type": "regex", "pattern": "^\\d{4}$"}},
+            {"id": "e4", "source": "menu", "target": "other", "condition": {"type": "else"}}
+        ]
+    }))
+}
+
+#[test]
+fn keys_take_digits_edges_and_words_do_not() {
+    let flow = keypad_menu();
+    let menu = flow.start(&caller()).state;
+    assert_eq!(at(&flow.step_keys(&menu, "2", &caller())), "support");
+    assert_eq!(at(&flow.step_keys(&menu, "1", &caller())), "sales");
+    // Saying the digit is not pressing it.
+    assert_eq!(at(&say(&flow, &menu, "1")), "other");
+    // Keys read as text to a regex edge; unknown keys fall to else.
+    assert_eq!(at(&flow.step_keys(&menu, "4711", &caller())), "code");
+    assert_eq!(at(&flow.step_keys(&menu, "9", &caller())), "other");
+    let step = flow.step_keys(&menu, "1", &caller());
+    assert_eq!(step.say, ["Sales."]);
+    assert_eq!(step.actions, [FlowAction::Hangup]);
+}

@@ -237,6 +237,40 @@ fn empty_keywords() {
 }
 
 #[test]
+fn digits_conditions_need_keypad_keys() {
+    let mut flow = base();
+    flow["edges"][1]["condition"] = json!({"type": "digits", "digits": "12*A"});
+    valid(flow.clone());
+    for (digits, code) in [
+        ("", Code::EmptyText),
+        ("1#", Code::InvalidDigits),
+        ("one", Code::InvalidDigits),
+        ("1 2", Code::InvalidDigits),
+        (&"1".repeat(crate::flow::MAX_DIGITS + 1), Code::TooLong),
+    ] {
+        flow["edges"][1]["condition"] = json!({"type": "digits", "digits": digits});
+        assert_eq!(
+            problems(flow.clone()),
+            [problem(code, "edges[1].condition.digits")],
+            "{digits:?}"
+        );
+    }
+    flow["edges"][1]["condition"] = json!({"type": "digits", "digits": "#"});
+    let message = errors(flow).errors()[0].message.clone();
+    assert!(
+        message.contains("edge 'e2'") && message.contains("'#'"),
+        "{message}"
+    );
+    // Keys are the caller's input: they belong on edges of nodes that wait for the caller.
+    let mut flow = base();
+    flow["edges"][0]["condition"] = json!({"type": "digits", "digits": "1"});
+    assert_eq!(
+        problems(flow),
+        [problem(Code::ConditionNeedsCaller, "edges[0].condition")]
+    );
+}
+
+#[test]
 fn an_edge_out_of_an_end_or_transfer_node() {
     let mut flow = base();
     push_edge(

@@ -4,8 +4,8 @@
 use super::named;
 use crate::flow::errors::{FlowErrorCode as Code, Report};
 use crate::flow::limits::{
-    MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_LLM_TURNS, MAX_PATTERN_CHARS, MAX_PROMPT_CHARS,
-    MAX_TEXT_CHARS, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_NAME_CHARS,
+    MAX_DIGITS, MAX_KEYWORD_CHARS, MAX_KEYWORDS, MAX_LLM_TURNS, MAX_PATTERN_CHARS,
+    MAX_PROMPT_CHARS, MAX_TEXT_CHARS, MAX_TOOL_ARGUMENTS_BYTES, MAX_TOOL_NAME_CHARS,
 };
 use crate::flow::matching::{Test, compile_regex, words};
 use crate::flow::model::{EdgeCondition, FlowEdge, FlowNode, NodeKind};
@@ -308,6 +308,55 @@ pub(super) fn compile_condition(
                 })
             }
         }
+        EdgeCondition::Digits { digits } => compile_digits(j, id, name, digits, report),
+    }
+}
+
+/// Whether `key` is on a phone's keypad and can be part of an entry (`#` ends one).
+fn is_entry_key(key: char) -> bool {
+    key.is_ascii_digit() || matches!(key.to_ascii_uppercase(), '*' | 'A'..='D')
+}
+
+fn compile_digits(
+    j: usize,
+    id: &str,
+    name: &str,
+    digits: &str,
+    report: &mut Report,
+) -> Option<Test> {
+    let field = ".condition.digits";
+    if digits.is_empty() {
+        report.edge(
+            Code::EmptyText,
+            j,
+            id,
+            field,
+            format!("{name} has a digits condition without digits"),
+        );
+        None
+    } else if digits.chars().count() > MAX_DIGITS {
+        report.edge(
+            Code::TooLong,
+            j,
+            id,
+            field,
+            format!("{name} has more than {MAX_DIGITS} digits"),
+        );
+        None
+    } else if let Some(bad) = digits.chars().find(|&key| !is_entry_key(key)) {
+        report.edge(
+            Code::InvalidDigits,
+            j,
+            id,
+            field,
+            format!(
+                "{name} has {bad:?} among its digits; use the keypad's 0-9, * and A-D \
+                 (# ends an entry and is not part of it)"
+            ),
+        );
+        None
+    } else {
+        Some(Test::Digits(digits.to_ascii_uppercase()))
     }
 }
 

@@ -9,7 +9,7 @@
 //! without corpus statistics, dropping the words every text shares is what keeps them from
 //! dominating the similarity.
 
-mod features;
+pub(crate) mod features;
 mod hashing;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,11 @@
 //! Whole calls through the session with in-process fakes of the speech providers and the model,
-//! on tokio's paused clock: timing is exact and the tests never sleep for real.
+//! on tokio's paused clock: timing is exact and the tests never sleep for real. This module holds
+//! the fakes and the harness; the tests are in its children.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod calls;
+mod turn_taking;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchboard_domain::agent::HttpTool;
+use switchboard_domain::agent::{AgentConfig, AgentInput, HttpTool, HttpToolInput, ToolInput};
 use switchboard_domain::call::Speaker as Who;
 use switchboard_domain::conversation::{
     CallContext, ConversationEngine, ConversationState, ToolError, ToolInvoker,
@@ -19,7 +23,7 @@ use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
     AudioStream, ChatEvent, ChatRequest, ChatRole, ChatStream, Clock, FinishReason, LanguageModel,
     LlmError, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttSink, SttStream,
-    TextToSpeech,
+    TextToSpeech, ToolCall,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -38,6 +42,7 @@ struct FakeStt {
     streams: Mutex<VecDeque<mpsc::Receiver<Result<SttEvent, SpeechError>>>>,
     opened: AtomicUsize,
     samples: Arc<AtomicUsize>,
+    finalized: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
 }
 
@@ -51,6 +56,7 @@ impl FakeStt {
 
 struct FakeSttSink {
     samples: Arc<AtomicUsize>,
+    finalized: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
 }
 
@@ -61,6 +67,7 @@ impl SttSink for FakeSttSink {
         Ok(())
     }
     async fn finalize(&mut self) -> Result<(), SpeechError> {
+        self.finalized.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
     async fn close(&mut self) -> Result<(), SpeechError> {
@@ -87,6 +94,7 @@ impl SpeechToText for FakeStt {
         Ok(SttStream {
             sink: Box::new(FakeSttSink {
                 samples: Arc::clone(&self.samples),
+                finalized: Arc::clone(&self.finalized),
                 closed: Arc::clone(&self.closed),
             }),
             events: Box::pin(events),
@@ -202,11 +210,23 @@ impl LanguageModel for FakeModel {
             .unwrap()
             .pop_front()
             .ok_or_else(|| LlmError::Unavailable("no reply scripted".into()))?;
-        let mut events: VecDeque<ChatEvent> = reply
-            .split_inclusive(' ')
-            .map(|word| ChatEvent::Token(word.to_owned()))
-            .collect();
-        events.push_back(ChatEvent::Finished(FinishReason::Stop));
+        // "TOOL name" scripts a call of that tool instead of words.
+        let events: VecDeque<ChatEvent> = match reply.strip_prefix("TOOL ") {
+            Some(tool) => [
+                ChatEvent::ToolCall(ToolCall {
+                    id: format!("call_{tool}"),
+                    name: tool.to_owned(),
+                    arguments: "{}".into(),
+                }),
+                ChatEvent::Finished(FinishReason::ToolCalls),
+            ]
+            .into(),
+            None => reply
+                .split_inclusive(' ')
+                .map(|word| ChatEvent::Token(word.to_owned()))
+                .chain([ChatEvent::Finished(FinishReason::Stop)])
+                .collect(),
+        };
         let watch = DropWatch {
             finished: AtomicBool::new(false),
             cancelled: Arc::clone(&self.cancelled),
@@ -250,6 +270,38 @@ impl ToolInvoker for NoTools {
     }
 }
 
+/// Tools that answer after `0`, like a slow HTTP endpoint.
+struct SlowTools(Duration);
+
+#[async_trait]
+impl ToolInvoker for SlowTools {
+    async fn invoke(&self, _: &HttpTool, _: &serde_json::Value) -> Result<String, ToolError> {
+        tokio::time::sleep(self.0).await;
+        Ok(r#"{"status": "shipped"}"#.into())
+    }
+}
+
+/// An agent configured with `edit`.
+fn agent(edit: impl FnOnce(&mut AgentInput)) -> AgentConfig {
+    let mut input = AgentInput {
+        name: Some("Ava".into()),
+        ..AgentInput::default()
+    };
+    edit(&mut input);
+    input.into_new_config().unwrap()
+}
+
+/// An agent with one HTTP tool, `check_order`.
+fn agent_with_order_tool() -> AgentConfig {
+    agent(|input| {
+        input.tools = Some(vec![ToolInput::Http(HttpToolInput {
+            name: "check_order".into(),
+            url: Some("https://shop.example.com/orders".into()),
+            ..HttpToolInput::default()
+        })]);
+    })
+}
+
 struct FixedClock;
 
 impl Clock for FixedClock {
@@ -284,6 +336,8 @@ struct Setup {
     config: VoiceSessionConfig,
     tts: FakeTts,
     model: FakeModel,
+    tools: Arc<dyn ToolInvoker>,
+    agent: Option<AgentConfig>,
 }
 
 impl Setup {
@@ -292,6 +346,8 @@ impl Setup {
             config: VoiceSessionConfig::default(),
             tts: FakeTts::new(50, 200),
             model: FakeModel::new(10, replies),
+            tools: Arc::new(NoTools),
+            agent: None,
         }
     }
 
@@ -303,7 +359,7 @@ impl Setup {
         let engine = ConversationEngine::new(
             Some(Arc::clone(&model) as Arc<dyn LanguageModel>),
             Arc::new(NoKnowledge),
-            Arc::new(NoTools),
+            self.tools,
             Arc::new(FixedClock),
         );
         let context = CallContext {
@@ -311,7 +367,7 @@ impl Setup {
             organization_name: "Acme".into(),
             time_zone: "UTC".into(),
             agent_id: None,
-            agent: None,
+            agent: self.agent,
             scenario: None,
             customer_name: None,
             phone_number: None,
@@ -456,104 +512,54 @@ fn roles(state: &ConversationState) -> Vec<(ChatRole, String)> {
         .collect()
 }
 
-// ---- a whole call -----------------------------------------------------------------------------
-
-#[tokio::test(start_paused = true)]
-async fn a_whole_call_speaks_sentence_by_sentence_and_records_the_transcript() {
-    let mut call = Setup::new(&[GREETING, ANSWER]).start();
-
-    // The greeting: two sentences of 200 ms each, 10 mu-law frames of 160 bytes per sentence,
-    // a mark after each, then the transcript line once both marks have come back.
-    let greeting = call.until(true, is_agent_line).await;
-    assert_eq!(frames(&greeting), 20);
-    assert_eq!(marks(&greeting), ["r1-s1", "r1-s2"]);
-    assert!(greeting.iter().all(|e| match e {
-        OutboundEvent::Audio(bytes) => bytes.len() == 160,
-        _ => true,
-    }));
-    let mark_at = greeting
+/// Plays caller audio in real time (on the paused clock), one 20 ms mu-law frame every 20 ms:
+/// 100 ms of silence (the VAD learns the background from the first frames), `speech` of the
+/// speech-like test signal (syllables and short gaps, about -20 dBFS), then `silence` of
+/// silence. The task runs beside the test, which keeps reading the session's output; dropping
+/// the handle does not stop it, so tests abort it when done.
+fn caller_audio(call: &Call, speech: Duration, silence: Duration) -> JoinHandle<()> {
+    const LEAD_IN_S: f64 = 0.1;
+    let inbound = call.inbound.clone();
+    let speech_s = speech.as_secs_f64();
+    let total_s = LEAD_IN_S + speech_s + silence.as_secs_f64();
+    let phrase = crate::test_support::Phrase {
+        start_s: LEAD_IN_S,
+        end_s: LEAD_IN_S + speech_s,
+    };
+    let samples: Vec<i16> = crate::test_support::speech_like(7, 8000, total_s, &[phrase])
         .iter()
-        .position(|e| matches!(e, OutboundEvent::Mark(_)))
-        .unwrap();
-    assert_eq!(
-        frames(&greeting[..mark_at]),
-        10,
-        "the mark follows its sentence"
-    );
-    let said = line(greeting.last().unwrap());
-    assert_eq!(said.text, GREETING);
-    assert_eq!(said.latency, None, "an opening answers nobody");
-    assert_eq!(
-        call.tts.sentences(),
-        ["Hello, this is Acme bookings.", "How can I help you today?"]
-    );
-    // Paced: within a sentence frames leave exactly 20 ms apart.
-    for pair in call.frame_times[..10].windows(2) {
-        assert_eq!(pair[1] - pair[0], Duration::from_millis(20));
-    }
-
-    // Caller audio reaches the recogniser at its rate (8 kHz mu-law in, 16 kHz out).
-    for _ in 0..10 {
-        call.inbound
-            .send(InboundFrame::Audio(vec![0xFF; 160]))
-            .await
-            .unwrap();
-    }
-    call.caller_says("I'd like a table for two").await;
-    let caller = line(&call.next().await).clone();
-    assert_eq!(caller.speaker, Who::Customer);
-    assert_eq!(caller.text, "I'd like a table for two");
-    assert!(call.stt.samples.load(Ordering::SeqCst) >= 9 * 320);
-
-    let answer = call.until(true, is_agent_line).await;
-    assert_eq!(marks(&answer), ["r2-s1", "r2-s2", "r2-s3"]);
-    assert_eq!(frames(&answer), 30);
-    let reply = line(answer.last().unwrap());
-    assert_eq!(reply.text, ANSWER);
-    assert!(!reply.interrupted);
-    let latency = reply.latency.unwrap();
-    let (token, audio, frame) = (
-        latency.first_token_ms.unwrap(),
-        latency.first_audio_ms.unwrap(),
-        latency.first_frame_ms.unwrap(),
-    );
-    // Ten words at 10 ms each before the first sentence is complete, then 50 ms of synthesis.
-    assert!(
-        token >= 10 && audio >= token + 50 && frame >= audio,
-        "{latency:?}"
-    );
-
-    let (outcome, rest) = call.hang_up().await;
-    assert_eq!(rest, [OutboundEvent::Ended(SessionEnd::Hangup)]);
-    assert_eq!(outcome.end, SessionEnd::Hangup);
-    assert_eq!(
-        roles(&outcome.state),
-        [
-            (ChatRole::Assistant, GREETING.to_owned()),
-            (ChatRole::User, "I'd like a table for two".to_owned()),
-            (ChatRole::Assistant, ANSWER.to_owned()),
-        ]
-    );
-    let speakers: Vec<_> = outcome.transcript.iter().map(|l| l.speaker).collect();
-    assert_eq!(speakers, [Who::Agent, Who::Customer, Who::Agent]);
+        .map(|&s| (s * 8000.0) as i16)
+        .collect();
+    let frames: Vec<Vec<u8>> = samples
+        .chunks_exact(160)
+        .map(crate::codec::mulaw::encode)
+        .collect();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        for frame in frames {
+            ticks.tick().await;
+            if inbound.send(InboundFrame::Audio(frame)).await.is_err() {
+                return;
+            }
+        }
+    })
 }
 
-#[tokio::test(start_paused = true)]
-async fn shutdown_ends_the_session_and_its_tasks() {
-    let mut call = Setup::new(&[GREETING]).start();
-    call.until(true, is_agent_line).await;
-    call.shutdown.send(true).unwrap();
-    let rest = call
-        .until(false, |e| matches!(e, OutboundEvent::Ended(_)))
-        .await;
-    assert_eq!(rest, [OutboundEvent::Ended(SessionEnd::Shutdown)]);
-    let outcome = call.session.await.unwrap();
-    assert_eq!(outcome.end, SessionEnd::Shutdown);
-    // The recogniser's stream was closed, not just abandoned.
-    assert_eq!(call.stt.closed.load(Ordering::SeqCst), 1);
+/// Asserts that the session sends nothing for `quiet`.
+async fn assert_quiet(call: &mut Call, quiet: Duration) {
+    if let Ok(event) = tokio::time::timeout(quiet, call.outbound.recv()).await {
+        panic!("expected nothing for {quiet:?}, got {event:?}");
+    }
 }
 
-// ---- barge-in ---------------------------------------------------------------------------------
+/// Waits, on the paused clock, until `condition` holds; panics after [`DEADLINE`].
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let give_up = Instant::now() + DEADLINE;
+    while !condition() {
+        assert!(Instant::now() < give_up, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
 
 /// A call whose greeting has been heard and whose answer is being spoken; marks are not echoed.
 async fn answering(setup: Setup) -> (Call, Vec<OutboundEvent>) {
@@ -568,194 +574,12 @@ async fn answering(setup: Setup) -> (Call, Vec<OutboundEvent>) {
     (call, first_frames)
 }
 
-#[tokio::test(start_paused = true)]
-async fn barge_in_before_the_first_sentence_played_keeps_none_of_the_reply() {
-    let (mut call, _) = answering(Setup::new(&[GREETING, ANSWER])).await;
-    call.stt_event(SttEvent::SpeechStarted).await;
-    let cut = call.until(false, |e| *e == OutboundEvent::Clear).await;
-    assert!(
-        cut.len() < 12,
-        "the reply stopped within its first sentence"
-    );
-    // Nothing was heard, so no agent line; the model's stream was dropped mid-reply.
-    call.caller_says("Actually, make it three").await;
-    let next = line(&call.next().await).clone();
-    assert_eq!(next.speaker, Who::Customer);
-    assert_eq!(call.model.cancelled.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        call.tts.sentences().len(),
-        3,
-        "no sentence synthesised after the cut"
-    );
-
-    let (outcome, _) = call.hang_up().await;
-    assert_eq!(
-        roles(&outcome.state),
-        [
-            (ChatRole::Assistant, GREETING.to_owned()),
-            (ChatRole::User, "I'd like a table for two".to_owned()),
-            (ChatRole::User, "Actually, make it three".to_owned()),
-        ]
-    );
-    assert_eq!(outcome.state.caller_turns, 2);
-}
-
-#[tokio::test(start_paused = true)]
-async fn barge_in_after_one_sentence_keeps_the_heard_sentence() {
-    // Instant tokens: the model has finished before the caller speaks.
-    let mut setup = Setup::new(&[GREETING, ANSWER]);
-    setup.model = FakeModel::new(0, &[GREETING, ANSWER]);
-    let (mut call, _) = answering(setup).await;
-    let first = call
-        .until(false, |e| matches!(e, OutboundEvent::Mark(_)))
-        .await;
-    assert_eq!(marks(&first), ["r2-s1"]);
-    call.inbound
-        .send(InboundFrame::Mark("r2-s1".into()))
-        .await
-        .unwrap();
-    call.stt_event(SttEvent::Interim {
-        text: "wait".into(),
-    })
-    .await;
-    call.until(false, |e| *e == OutboundEvent::Clear).await;
-    let cut = line(&call.next().await).clone();
-    assert_eq!(cut.speaker, Who::Agent);
-    assert_eq!(cut.text, "Sure, a table for two is possible.");
-    assert!(cut.interrupted);
-    // Echoes of cleared marks change nothing.
-    call.inbound
-        .send(InboundFrame::Mark("r2-s2".into()))
-        .await
-        .unwrap();
-
-    let (outcome, _) = call.hang_up().await;
-    assert_eq!(
-        roles(&outcome.state),
-        [
-            (ChatRole::Assistant, GREETING.to_owned()),
-            (ChatRole::User, "I'd like a table for two".to_owned()),
-            (
-                ChatRole::Assistant,
-                "Sure, a table for two is possible.".to_owned()
-            ),
-        ]
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn speech_after_the_reply_was_heard_is_not_a_barge_in() {
-    let mut call = Setup::new(&[GREETING, ANSWER, "Done."]).start();
-    call.until(true, is_agent_line).await;
-    call.caller_says("I'd like a table for two").await;
-    call.until(true, is_agent_line).await;
-    call.stt_event(SttEvent::SpeechStarted).await;
-    call.caller_says("At seven").await;
-    let next = line(&call.next().await).clone();
-    assert_eq!(
-        next.speaker,
-        Who::Customer,
-        "no Clear before the caller's line"
-    );
-    assert_eq!(next.text, "At seven");
-    let answer = call.until(true, is_agent_line).await;
-    assert_eq!(line(answer.last().unwrap()).text, "Done.");
-    let (outcome, _) = call.hang_up().await;
-    assert_eq!(outcome.state.messages.len(), 5);
-    assert_eq!(call_model_cancellations(&outcome), 0);
-}
-
-fn call_model_cancellations(outcome: &SessionOutcome) -> usize {
-    outcome
-        .transcript
+fn customer_lines(events: &[OutboundEvent]) -> Vec<&str> {
+    events
         .iter()
-        .filter(|line| line.interrupted)
-        .count()
-}
-
-// ---- failures, timeouts and the recording -----------------------------------------------------
-
-#[tokio::test(start_paused = true)]
-async fn a_sentence_that_cannot_be_synthesised_is_sent_as_text() {
-    let mut setup = Setup::new(&[GREETING]);
-    setup.tts.fail_on = Some("How can I help".into());
-    let mut call = setup.start();
-    let greeting = call.until(true, is_agent_line).await;
-    assert_eq!(frames(&greeting), 10, "only the first sentence has audio");
-    let text_at = greeting
-        .iter()
-        .position(|e| *e == OutboundEvent::AgentText("How can I help you today?".into()))
-        .unwrap();
-    assert_eq!(greeting[text_at + 1], OutboundEvent::Mark("r1-s2".into()));
-    assert_eq!(line(greeting.last().unwrap()).text, GREETING);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_dropped_recogniser_stream_is_reopened_without_ending_the_call() {
-    let mut call = Setup::new(&[GREETING, "Of course."]).start();
-    call.until(true, is_agent_line).await;
-    // The provider drops the connection: its event stream ends.
-    let replacement = call.stt.prepare();
-    call.stt_events = replacement;
-    call.caller_says("Are you still there?").await;
-    let caller = line(&call.next().await).clone();
-    assert_eq!(caller.text, "Are you still there?");
-    assert_eq!(call.stt.opened.load(Ordering::SeqCst), 2);
-    let answer = call.until(true, is_agent_line).await;
-    assert_eq!(line(answer.last().unwrap()).text, "Of course.");
-}
-
-#[tokio::test(start_paused = true)]
-async fn silence_ends_the_call_after_the_timeout() {
-    let mut setup = Setup::new(&[GREETING]);
-    setup.config.silence_timeout = Some(Duration::from_secs(8));
-    let mut call = setup.start();
-    call.until(true, is_agent_line).await;
-    let heard_at = Instant::now();
-    let rest = call
-        .until(false, |e| matches!(e, OutboundEvent::Ended(_)))
-        .await;
-    assert_eq!(rest, [OutboundEvent::Ended(SessionEnd::SilenceTimeout)]);
-    assert_eq!(Instant::now() - heard_at, Duration::from_secs(8));
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_recording_has_the_caller_left_and_the_agent_right_in_time() {
-    let mut setup = Setup::new(&[GREETING]);
-    setup.config.record_max = Some(Duration::from_secs(60));
-    let mut call = setup.start();
-    call.until(true, is_agent_line).await;
-    let caller_from = Instant::now();
-    let loud = crate::codec::mulaw::encode(&[8000_i16, -8000].repeat(80));
-    for _ in 0..25 {
-        call.inbound
-            .send(InboundFrame::Audio(loud.clone()))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let started = call.started;
-    let first_frame = call.frame_times[0];
-    let (outcome, _) = call.hang_up().await;
-    let wav = outcome.recording.unwrap();
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
-    let spec = reader.spec();
-    assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
-    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
-    let (left, right): (Vec<i16>, Vec<i16>) =
-        samples.chunks(2).map(|pair| (pair[0], pair[1])).unzip();
-    let at = |instant: Instant| usize::try_from((instant - started).as_millis()).unwrap() * 8;
-    let loud_in = |track: &[i16], from: usize, to: usize| {
-        track[from.min(track.len())..to.min(track.len())]
-            .iter()
-            .any(|s| s.unsigned_abs() > 1000)
-    };
-    // The greeting plays on the right while the caller is silent on the left.
-    assert!(!loud_in(&right, 0, at(first_frame)));
-    assert!(loud_in(&right, at(first_frame), at(first_frame) + 3200));
-    assert!(!loud_in(&left, 0, at(caller_from).saturating_sub(160)));
-    // Then the caller speaks on the left, and the agent is silent.
-    let caller_at = at(caller_from);
-    assert!(loud_in(&left, caller_at, caller_at + 4000));
-    assert!(!loud_in(&right, caller_at + 160, caller_at + 4000));
+        .filter_map(|e| match e {
+            OutboundEvent::Text(line) if line.speaker == Who::Customer => Some(line.text.as_str()),
+            _ => None,
+        })
+        .collect()
 }
