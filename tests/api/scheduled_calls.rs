@@ -5,13 +5,18 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde_json::{Value, json};
-use switchboard_testkit::TestApp;
+use switchboard_testkit::{
+    FAKE_TWILIO_PHONE_NUMBER, FakeElevenLabs, FakeOpenAi, FakeTwilio, TestApp, TestAppBuilder,
+    TestDatabaseKind, TwilioCall, TwimlStream, twilio_signature,
+};
 
 use crate::support::{expect_error, expect_json};
 
 const NUMBER: &str = "+14155550123";
 /// Generous: the worker polls every 20 ms in these tests, but the machine may be loaded.
 const WAIT: StdDuration = StdDuration::from_secs(20);
+/// Where Twilio reaches the servers of these tests; nothing listens there, the tests stand in.
+const PUBLIC_URL: &str = "https://switchboard.test";
 
 /// A server whose scheduler polls often, on a clock the test moves, with tokens that outlive
 /// the moves.
@@ -512,5 +517,285 @@ async fn a_call_outside_its_window_waits_for_the_window() -> anyhow::Result<()> 
     })
     .await?;
     assert_eq!(tried["attempts"].as_array().map(Vec::len), Some(1));
+    Ok(())
+}
+
+/// Speech, a language model and Twilio, all faked; the servers are built by the caller.
+struct Providers {
+    openai: FakeOpenAi,
+    elevenlabs: FakeElevenLabs,
+    twilio: FakeTwilio,
+}
+
+impl Providers {
+    async fn start() -> anyhow::Result<Self> {
+        Ok(Self {
+            openai: FakeOpenAi::start().await?,
+            elevenlabs: FakeElevenLabs::start().await?,
+            twilio: FakeTwilio::start().await?,
+        })
+    }
+
+    /// A server placing calls through the fakes, its scheduler polling often.
+    fn server(&self) -> TestAppBuilder {
+        TestApp::builder()
+            .with_openai(&self.openai)
+            .with_elevenlabs(&self.elevenlabs)
+            .with_twilio_rest(&self.twilio)
+            .env("SCHEDULER_POLL_MS", "20")
+            .env("ACCESS_TOKEN_TTL_SECS", "86400")
+    }
+}
+
+/// An agent that greets by itself.
+async fn agent(app: &TestApp, token: &str) -> anyhow::Result<String> {
+    let agent = expect_json(
+        app.post_json(
+            "/api/v1/agents",
+            &json!({
+                "name": "Ava",
+                "system_prompt": "You confirm appointments.",
+                "first_message": "Hi, this is Ava from the clinic.",
+            }),
+            Some(token),
+        )
+        .await?,
+        201,
+    )
+    .await?;
+    Ok(agent["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Twilio's status callback for `sid`, signed for the address Twilio was given (`PUBLIC_URL`).
+async fn report(app: &TestApp, sid: &str, status: &str) -> anyhow::Result<()> {
+    let params = [("CallSid", sid), ("CallStatus", status)];
+    let signature = twilio_signature(&format!("{PUBLIC_URL}/telephony/twilio/status"), &params);
+    let response = app
+        .request(reqwest::Method::POST, "/telephony/twilio/status")
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 204,
+        "status callback: {}",
+        response.status()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_due_call_is_dialled_through_twilio_retried_when_busy_and_done_when_completed()
+-> anyhow::Result<()> {
+    let providers = Providers::start().await?;
+    let app = providers
+        .server()
+        .with_manual_clock()
+        .env("PUBLIC_URL", PUBLIC_URL)
+        .spawn()
+        .await?;
+    let token = app.signed_in_user().await?;
+    let agent = agent(&app, &token).await?;
+    let now = app.clock().now();
+    let scheduled = schedule(
+        &app,
+        &token,
+        &json!({
+            "phone_number": NUMBER,
+            "customer_name": "Ada",
+            "agent_id": agent,
+            "scheduled_time": time(now + Duration::minutes(2)),
+            "max_attempts": 2,
+            "retry_delay_minutes": 1,
+        }),
+    )
+    .await?;
+    let id = scheduled["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(scheduled["agent_id"], agent.as_str());
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert!(
+        providers.twilio.dials().is_empty(),
+        "dialled before it was due"
+    );
+
+    app.clock().advance(Duration::minutes(2));
+    anyhow::ensure!(
+        providers.twilio.wait_for_dials(1, WAIT).await,
+        "the due call was never dialled"
+    );
+    let dialing = wait_for(&app, &token, &id, "the first attempt's call", |c| {
+        c["status"] == "dialing" && c["call_id"].is_string()
+    })
+    .await?;
+    let call_id = dialing["call_id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(dialing["attempts"][0]["call_id"], call_id.as_str());
+    assert!(dialing["attempts"][0]["outcome"].is_null());
+    let dial = providers.twilio.dials()[0].clone();
+    assert_eq!(dial.form.get("To"), Some(NUMBER));
+    assert_eq!(dial.form.get("From"), Some(FAKE_TWILIO_PHONE_NUMBER));
+    assert_eq!(
+        dial.form.get("StatusCallback"),
+        Some(format!("{PUBLIC_URL}/telephony/twilio/status").as_str())
+    );
+    let stream = TwimlStream::from_twiml(dial.twiml().unwrap_or_default())?;
+    assert_eq!(stream.url, "wss://switchboard.test/telephony/twilio/media");
+    assert_eq!(stream.parameter("call_id"), Some(call_id.as_str()));
+    let sid = dial.sid.clone().unwrap_or_default();
+    let call = expect_json(
+        app.get(&format!("/api/v1/calls/{call_id}"), Some(&token))
+            .await?,
+        200,
+    )
+    .await?;
+    assert_eq!(call["provider_call_id"], sid.as_str());
+    assert_eq!(call["direction"], "outbound");
+    assert_eq!(call["customer_name"], "Ada");
+
+    // Busy: the attempt ends, and the second is due a minute later.
+    report(&app, &sid, "busy").await?;
+    let retry = wait_for(&app, &token, &id, "the busy attempt settled", |c| {
+        c["status"] == "pending"
+    })
+    .await?;
+    assert_eq!(retry["attempts"][0]["outcome"], "busy");
+    assert_eq!(providers.twilio.dials().len(), 1);
+    app.clock().advance(Duration::minutes(1));
+    anyhow::ensure!(
+        providers.twilio.wait_for_dials(2, WAIT).await,
+        "the retry was never dialled"
+    );
+    let second = wait_for(&app, &token, &id, "the second attempt's call", |c| {
+        c["status"] == "dialing" && c["attempts"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await?;
+    let second_call = second["call_id"].as_str().unwrap_or_default().to_owned();
+    assert_ne!(second_call, call_id);
+
+    // This time the callee answers: Twilio opens the media stream the dial named (here, at the
+    // test server's own address) and the agent greets.
+    let dial = providers.twilio.dials()[1].clone();
+    let stream = TwimlStream::from_twiml(dial.twiml().unwrap_or_default())?;
+    let local = TwimlStream {
+        url: format!("ws://127.0.0.1:{}/telephony/twilio/media", app.port),
+        parameters: stream.parameters.clone(),
+    };
+    let sid = dial.sid.clone().unwrap_or_default();
+    let mut media = TwilioCall::connect(&local, &sid).await?;
+    media.silence(400).await?;
+    media
+        .wait_for("the greeting", WAIT, |heard| {
+            (!heard.marks().is_empty()).then_some(())
+        })
+        .await?;
+    report(&app, &sid, "completed").await?;
+    let done = wait_for(&app, &token, &id, "the scheduled call done", |c| {
+        c["status"] == "done"
+    })
+    .await?;
+    assert_eq!(done["attempts"][1]["outcome"], "completed");
+    assert_eq!(done["call_id"], second_call.as_str());
+    assert_eq!(providers.twilio.dials().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_public_url_a_due_call_fails_saying_so() -> anyhow::Result<()> {
+    let providers = Providers::start().await?;
+    let app = providers.server().spawn().await?;
+    let token = app.signed_in_user().await?;
+    agent(&app, &token).await?;
+    let scheduled = schedule(&app, &token, &json!({"phone_number": NUMBER})).await?;
+    let id = scheduled["id"].as_str().unwrap_or_default().to_owned();
+    let failed = wait_for(&app, &token, &id, "the attempt", |c| {
+        c["status"] == "failed"
+    })
+    .await?;
+    assert!(
+        failed["attempts"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PUBLIC_URL")),
+        "{failed}"
+    );
+    assert!(providers.twilio.dials().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_dial_each_scheduled_call_once() -> anyhow::Result<()> {
+    let providers = Providers::start().await?;
+    let first = providers
+        .server()
+        .database(TestDatabaseKind::Postgres)
+        .env("PUBLIC_URL", PUBLIC_URL)
+        .env("CALL_CONCURRENCY_PER_ORG", "1000")
+        .spawn()
+        .await?;
+    if first.database_kind != TestDatabaseKind::Postgres {
+        eprintln!("skipped: two instances share a PostgreSQL database, and none is reachable");
+        return Ok(());
+    }
+    let second = providers
+        .server()
+        .same_database_as(&first)
+        .env("PUBLIC_URL", PUBLIC_URL)
+        .env("CALL_CONCURRENCY_PER_ORG", "1000")
+        .spawn()
+        .await?;
+    let token = first.signed_in_user().await?;
+    agent(&first, &token).await?;
+    let numbers: Vec<String> = (0..200).map(|i| format!("+1415555{i:04}")).collect();
+    let campaign = schedule(&first, &token, &json!({"numbers": numbers})).await?;
+    assert_eq!(campaign["total"], 200);
+    let campaign_id = campaign["campaign_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // Both workers claim from the moment the campaign is stored. Wait until every scheduled
+    // call has its placed call (claimed ones are `dialing` before that).
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(90);
+    loop {
+        let mut placed = 0;
+        for page in ["1", "2"] {
+            let list = expect_json(
+                second
+                    .request(reqwest::Method::GET, "/api/v1/scheduled-calls")
+                    .query(&[
+                        ("campaign_id", campaign_id.as_str()),
+                        ("page", page),
+                        ("page_size", "100"),
+                    ])
+                    .bearer_auth(&token)
+                    .send()
+                    .await?,
+                200,
+            )
+            .await?;
+            placed += list["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter(|c| c["status"] == "dialing" && c["call_id"].is_string())
+                        .count()
+                })
+                .unwrap_or(0);
+        }
+        if placed == 200 {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not every call was placed: {placed} placed, {} dials",
+            providers.twilio.dials().len()
+        );
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    // Placed calls are never claimed again, so the count is final.
+    let dials = providers.twilio.dials();
+    let dialled: std::collections::BTreeSet<&str> =
+        dials.iter().filter_map(|d| d.form.get("To")).collect();
+    assert_eq!(dials.len(), 200, "some number was dialled twice");
+    assert_eq!(dialled.len(), 200);
     Ok(())
 }
