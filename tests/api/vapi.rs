@@ -472,3 +472,60 @@ async fn a_legacy_report_reads_the_top_level_and_many_repeats_store_one_call() -
     assert_eq!(all.len(), 2, "the repeats stored one call: {all:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn odd_shapes_are_answered_without_a_server_error() -> anyhow::Result<()> {
+    let v = vapi().await?;
+    for (body, status) in [
+        (json!({"message": "end-of-call-report"}), 422),
+        (json!({"message": {"type": 7}}), 422),
+        (json!({"type": "tool-calls"}), 422),
+        (
+            json!({"message": {"type": "tool-calls", "toolCallList": "nope"}}),
+            200,
+        ),
+        (
+            json!({"message": {"type": "tool-calls", "toolCallList": [{"id": 1, "function": 5, "arguments": 3}]}}),
+            200,
+        ),
+        (
+            json!({"message": {"type": "function-call", "functionCall": "x"}}),
+            200,
+        ),
+        (
+            json!({"message": {"type": "assistant-request", "call": []}}),
+            200,
+        ),
+        (
+            json!({"message": {"type": "status-update", "status": {"x": 1}, "call": "c"}}),
+            200,
+        ),
+    ] {
+        let response = v.post("/api/v1/vapi/webhook", &body).await?;
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "{body}: {}",
+            response.text().await?
+        );
+    }
+    // A report with values the call log refuses still stores the call, without them.
+    let odd = json!({"message": {"type": "end-of-call-report", "call": {"id": "odd-1"},
+        "startedAt": "2025-06-01T10:00:00Z", "endedAt": "2025-06-03T10:00:00Z",
+        "recordingUrl": "ftp://example.com/rec.wav", "customer": {"number": "9".repeat(300)},
+        "messages": "not a list", "cost": "free"}});
+    assert_eq!(v.webhook(&odd).await?, json!({"status": "processing"}));
+    let calls = v.calls(1).await?;
+    let id = calls[0]["id"].as_str().unwrap_or_default().to_owned();
+    let stored = expect_json(
+        v.app
+            .get(&format!("/api/calls/{id}"), Some(&v.token))
+            .await?,
+        200,
+    )
+    .await?;
+    assert_eq!(stored["metadata"]["vapi_call_id"], "odd-1", "{stored}");
+    assert_eq!(stored["recording_url"], Value::Null);
+    assert_eq!(stored["transcript"], json!([]));
+    Ok(())
+}

@@ -13,6 +13,7 @@ use switchboard_domain::call::ExternalCall;
 use switchboard_domain::ids::OrganizationId;
 use switchboard_domain::knowledge::KnowledgeError;
 use switchboard_domain::template::{TemplateVars, render};
+use switchboard_domain::validation::is_http_url;
 use switchboard_vapi::{
     Assistant, EndOfCallReport, ParseError, Role, SEARCH_KNOWLEDGE_BASE, ServerMessage, ToolCall,
     ToolResult,
@@ -28,6 +29,9 @@ use crate::state::AppState;
 const SEARCH_TOP_K: usize = 3;
 /// Transcript lines kept from one report (the call log's own limit).
 const MAX_LINES: usize = 2000;
+/// The longest call and phone number the call log keeps.
+const MAX_DURATION_SECS: i64 = 86_400;
+const MAX_NUMBER_CHARS: usize = 200;
 const NO_AGENT: &str =
     "Sorry, nobody can take your call right now. Please try again later. Goodbye.";
 const NEED_QUERY: &str =
@@ -288,8 +292,12 @@ async fn run(
 }
 
 /// The call to store: a repeated report carries the same Vapi call id, hence the same key.
+/// Values the call log would refuse (a recording that is not an http(s) URL, a duration over a
+/// day, an overlong number) are left out rather than losing the whole call.
 fn external_call(report: EndOfCallReport) -> ExternalCall {
-    let duration_secs = report.duration_secs();
+    let duration_secs = report
+        .duration_secs()
+        .filter(|secs| (0..=MAX_DURATION_SECS).contains(secs));
     let metadata = json!({
         "source": "vapi",
         "vapi_call_id": report.call_id,
@@ -299,7 +307,9 @@ fn external_call(report: EndOfCallReport) -> ExternalCall {
     });
     ExternalCall {
         agent_id: None,
-        phone_number: report.customer_number,
+        phone_number: report
+            .customer_number
+            .filter(|n| n.chars().count() <= MAX_NUMBER_CHARS),
         direction: report.direction.map(ToOwned::to_owned),
         status: Some("completed".to_owned()),
         started_at: report.started_at,
@@ -316,7 +326,7 @@ fn external_call(report: EndOfCallReport) -> ExternalCall {
                 (speaker.to_owned(), line.text, line.at)
             })
             .collect(),
-        recording_url: report.recording_url,
+        recording_url: report.recording_url.filter(|url| is_http_url(url)),
         metadata,
         end_reason: report.ended_reason,
         idempotency_key: report.call_id.map(|id| format!("vapi:{id}")),
