@@ -14,7 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, warn};
 
 /// Reports waiting to be stored; a full queue refuses more, so the sender can retry later.
-const CAPACITY: usize = 256;
+pub const CAPACITY: usize = 256;
 /// Reports stored at once: each is one database transaction.
 pub const CONCURRENCY: usize = 4;
 
