@@ -18,4 +18,5 @@ mod pinecone;
 mod robustness;
 mod scenarios;
 mod support;
+mod vapi;
 mod web_calls;

@@ -32,6 +32,7 @@ use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
 use crate::adapters::HttpToolInvoker;
+use crate::call_log_queue::CallLogWriter;
 use crate::error::{self, ApiError};
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
@@ -70,6 +71,7 @@ pub struct Application {
     server: Server,
     database: Database,
     worker: Worker,
+    call_logs: CallLogWriter,
 }
 
 impl std::fmt::Debug for Application {
@@ -252,6 +254,7 @@ impl Application {
             clock.clone(),
         );
         let settings = Arc::new(settings);
+        let (call_log_queue, call_logs) = CallLogWriter::spawn(calls.clone());
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             database: database.clone(),
@@ -268,6 +271,7 @@ impl Application {
             call_tokens: CallTokens::new(secret.expose()),
             recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
             live_calls: LiveCalls::default(),
+            call_log_queue,
         });
         let metrics = web::Data::new(Metrics::new()?);
         let document = openapi_document();
@@ -311,6 +315,7 @@ impl Application {
             server: server.run(),
             database,
             worker,
+            call_logs,
         })
     }
 
@@ -336,9 +341,13 @@ impl Application {
             server,
             database,
             worker,
+            call_logs,
             ..
         } = self;
         server.await?;
+        call_logs
+            .stop(Duration::from_secs(SHUTDOWN_GRACE_SECS))
+            .await;
         worker.stop(Duration::from_secs(SHUTDOWN_GRACE_SECS)).await;
         database.close().await?;
         Ok(())

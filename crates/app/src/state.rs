@@ -12,6 +12,7 @@ use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_storage::Database;
 
+use crate::call_log_queue::CallLogQueue;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub call_tokens: CallTokens,
     pub recordings: Recordings,
     pub live_calls: LiveCalls,
+    /// Calls reported by webhooks, stored in the background.
+    pub call_log_queue: CallLogQueue,
 }
 
 impl std::fmt::Debug for AppState {

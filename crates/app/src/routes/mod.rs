@@ -13,6 +13,7 @@ pub(crate) mod outbound;
 mod phone_numbers;
 mod scenarios;
 pub(crate) mod telephony;
+mod vapi;
 pub(crate) mod voice;
 
 use serde::Serialize;
@@ -45,6 +46,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "calls", description = "Calls: start, talk, end, read"),
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
+        (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -186,6 +188,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(knowledge::get_document)
             .service(knowledge::delete_document)
             .service(knowledge::search),
+    );
+    cfg.service(
+        scope::scope("/api/v1/vapi")
+            .service(vapi::webhook)
+            .service(vapi::function),
     );
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))
