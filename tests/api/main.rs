@@ -19,4 +19,5 @@ mod robustness;
 mod scenarios;
 mod scheduled_calls;
 mod support;
+mod vapi;
 mod web_calls;

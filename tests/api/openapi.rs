@@ -49,6 +49,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/ws/voice/{call_id}"),
     ("get", "/ws/voice-chat/{call_id}"),
     ("post", "/telephony/twilio/voice"),
+    ("post", "/api/v1/vapi/webhook"),
+    ("post", "/api/v1/vapi/function"),
     ("post", "/telephony/twilio/status"),
     ("post", "/telephony/twilio/amd"),
     ("get", "/make-call/{phone_number}/{scenario}"),

@@ -78,6 +78,7 @@ async fn no_input_produces_a_server_error() -> anyhow::Result<()> {
     let app = TestApp::builder()
         .env("MAX_BODY_BYTES", "65536")
         .env("TWILIO_AUTH_TOKEN", "a-token-so-webhooks-are-checked")
+        .env("VAPI_SECRET", "a-secret-so-webhooks-are-checked")
         .spawn()
         .await?;
     let doc: Value = app.get("/openapi.json", None).await?.json().await?;

@@ -3,6 +3,7 @@
 //! `switchboard-domain`.
 
 pub mod adapters;
+pub mod call_log_queue;
 pub mod cli;
 pub mod error;
 pub mod http;

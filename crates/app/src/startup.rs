@@ -33,6 +33,7 @@ use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
 use crate::adapters::HttpToolInvoker;
+use crate::call_log_queue::CallLogWriter;
 use crate::error::{self, ApiError};
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
@@ -72,6 +73,7 @@ pub struct Application {
     server: Server,
     database: Database,
     worker: Worker,
+    call_logs: CallLogWriter,
     /// Started with the server, stopped after it.
     scheduler: Scheduler,
 }
@@ -267,6 +269,7 @@ impl Application {
             clock.clone(),
         );
         let settings = Arc::new(settings);
+        let (call_log_queue, call_logs) = CallLogWriter::spawn(calls.clone());
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             database: database.clone(),
@@ -284,6 +287,7 @@ impl Application {
             call_tokens: CallTokens::new(secret.expose()),
             recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
             live_calls: LiveCalls::default(),
+            call_log_queue,
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(
@@ -338,6 +342,7 @@ impl Application {
             server: server.run(),
             database,
             worker,
+            call_logs,
             scheduler,
         })
     }
@@ -356,8 +361,8 @@ impl Application {
 
     /// Serves, with the scheduler placing due scheduled calls, until SIGTERM/SIGINT or
     /// [`actix_web::dev::ServerHandle::stop`], letting requests in flight finish, then stops the
-    /// background worker and the scheduler (each finishing its step under way) and closes the
-    /// database pool.
+    /// call-log writer, the background worker and the scheduler (each finishing the work in
+    /// hand) and closes the database pool.
     ///
     /// # Errors
     /// When the server fails.
@@ -366,6 +371,7 @@ impl Application {
             server,
             database,
             worker,
+            call_logs,
             scheduler,
             ..
         } = self;
@@ -374,7 +380,13 @@ impl Application {
         // The steps under way finish (or are left to their leases) before the pool closes
         // under them.
         let grace = Duration::from_secs(SHUTDOWN_GRACE_SECS);
-        tokio::join!(worker.stop(grace), scheduler.stop(grace));
+        let background = async {
+            // One after the other: calls the writer still stores can queue analyses for the
+            // worker.
+            call_logs.stop(grace).await;
+            worker.stop(grace).await;
+        };
+        tokio::join!(background, scheduler.stop(grace));
         served?;
         database.close().await?;
         Ok(())

@@ -13,6 +13,7 @@ use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::ScheduleService;
 use switchboard_storage::Database;
 
+use crate::call_log_queue::CallLogQueue;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub call_tokens: CallTokens,
     pub recordings: Recordings,
     pub live_calls: LiveCalls,
+    /// Calls reported by webhooks, stored in the background.
+    pub call_log_queue: CallLogQueue,
 }
 
 impl std::fmt::Debug for AppState {

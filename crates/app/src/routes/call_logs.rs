@@ -618,6 +618,8 @@ impl LogCallRequest {
                 .collect(),
             recording_url: self.recording_url,
             metadata,
+            end_reason: None,
+            idempotency_key: None,
         }
     }
 }

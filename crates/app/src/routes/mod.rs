@@ -14,6 +14,7 @@ mod phone_numbers;
 mod scenarios;
 mod scheduled_calls;
 pub(crate) mod telephony;
+mod vapi;
 pub(crate) mod voice;
 
 use serde::Serialize;
@@ -47,6 +48,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "scheduled-calls", description = "Outbound calls placed later, alone or as campaigns, within calling windows, with retries"),
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
+        (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -197,6 +199,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(scheduled_calls::cancel_scheduled_call),
     )
     .service(scheduled_calls::seed_schedule_call);
+    cfg.service(
+        scope::scope("/api/v1/vapi")
+            .service(vapi::webhook)
+            .service(vapi::function),
+    );
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))

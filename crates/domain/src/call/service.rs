@@ -66,6 +66,11 @@ pub struct ExternalCall {
     pub recording_url: Option<String>,
     /// Kept as given (an object).
     pub metadata: serde_json::Value,
+    /// Why the call ended, as the other system says it (default: `logged`).
+    pub end_reason: Option<String>,
+    /// A key unique in the organisation (for example `vapi:<call id>`): logging the same call
+    /// again answers the call stored the first time.
+    pub idempotency_key: Option<String>,
 }
 
 /// The most transcript lines one logged call may carry.
@@ -361,6 +366,10 @@ impl CallService {
     /// Keeps a call made elsewhere (seed 001's `POST /api/calls`): its transcript, recording and
     /// metadata are stored as given, in one transaction.
     ///
+    /// With an `idempotency_key` the organisation used before, the call stored then is answered
+    /// and nothing is stored; two requests racing with one key store one call (the key is unique
+    /// in storage, and the loser finds the winner's call).
+    ///
     /// # Errors
     /// `Invalid` naming every bad field (an agent that is not the organisation's included).
     pub async fn log_external(
@@ -368,6 +377,17 @@ impl CallService {
         organization: OrganizationId,
         external: ExternalCall,
     ) -> Result<(Call, Vec<CallTurn>), CallError> {
+        let key = external
+            .idempotency_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(ToOwned::to_owned);
+        if let Some(key) = &key
+            && let Some(found) = self.logged(organization, key).await?
+        {
+            return Ok(found);
+        }
         let mut errors = ValidationErrors::new();
         let direction = external
             .direction
@@ -485,7 +505,13 @@ impl CallService {
             started_at,
             ended_at: finished
                 .then(|| started_at + chrono::Duration::seconds(duration.unwrap_or(0))),
-            end_reason: finished.then(|| "logged".to_owned()),
+            end_reason: finished.then(|| {
+                external
+                    .end_reason
+                    .map(|r| r.trim().chars().take(200).collect::<String>())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "logged".to_owned())
+            }),
             context: serde_json::to_value(&snapshot)
                 .map_err(|e| anyhow::anyhow!("call context does not serialise: {e}"))?,
             conversation: Default::default(),
@@ -493,7 +519,7 @@ impl CallService {
             recording_url: external.recording_url,
             provider_call_id: None,
             talk_secs: None,
-            idempotency_key: None,
+            idempotency_key: key.clone(),
             metadata: external.metadata,
             created_at: now,
             updated_at: now,
@@ -504,9 +530,66 @@ impl CallService {
                 CallAnalysisState::NotQueued
             },
         };
-        self.ports.calls.insert(&call, &turns).await?;
+        if let Err(error) = self.ports.calls.insert(&call, &turns).await {
+            // A request with the same key stored its call first: that call is the answer.
+            if let Some(key) = &key
+                && let Some(found) = self.logged(organization, key).await?
+            {
+                return Ok(found);
+            }
+            return Err(error.into());
+        }
         let stored = self.ports.calls.turns(call.id).await?;
         Ok((call, stored))
+    }
+
+    /// The call logged before with this key, and its transcript.
+    async fn logged(
+        &self,
+        organization: OrganizationId,
+        key: &str,
+    ) -> Result<Option<(Call, Vec<CallTurn>)>, CallError> {
+        let Some(call) = self
+            .ports
+            .calls
+            .find_by_idempotency_key(organization, key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let turns = self.ports.calls.turns(call.id).await?;
+        Ok(Some((call, turns)))
+    }
+
+    /// Whether the organisation exists (webhooks name it in their URL, not in a token).
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn organization_exists(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<bool, CallError> {
+        Ok(self
+            .ports
+            .accounts
+            .find_organization(organization)
+            .await?
+            .is_some())
+    }
+
+    /// The agent that answers when none is named: the organisation's most recently created
+    /// active agent, if any.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    pub async fn answering_agent(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<Option<crate::agent::Agent>, CallError> {
+        match self.resolve(organization, CallTarget::Default).await? {
+            (Some(agent), _) => Ok(Some(agent)),
+            (None, _) => Ok(None),
+        }
     }
 
     /// The agent (if any) and scenario name (if any) that answer.
