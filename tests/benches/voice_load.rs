@@ -504,6 +504,9 @@ struct ThreadCpu {
     /// Time on a CPU from `schedstat`, in seconds (nanosecond resolution), when the kernel
     /// keeps it.
     sched: Option<f64>,
+    /// Time spent runnable but waiting for a CPU, from `schedstat`, in seconds: how much the
+    /// thread was held up by everything else on the machine.
+    waited: Option<f64>,
 }
 
 /// CPU time per live thread, and for the whole process.
@@ -539,16 +542,20 @@ impl CpuSnapshot {
             let Some(ticks) = stat_ticks(&stat) else {
                 continue;
             };
-            let sched = std::fs::read_to_string(entry.path().join("schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .map(|ns| ns as f64 / 1e9);
+            let schedstat =
+                std::fs::read_to_string(entry.path().join("schedstat")).unwrap_or_default();
+            let mut nanoseconds = schedstat
+                .split_whitespace()
+                .map(|field| field.parse::<u64>().ok().map(|ns| ns as f64 / 1e9));
+            let sched = nanoseconds.next().flatten();
+            let waited = nanoseconds.next().flatten();
             threads.insert(
                 tid,
                 ThreadCpu {
                     name: comm.trim().to_owned(),
                     stat: ticks as f64 / ticks_per_second,
                     sched,
+                    waited,
                 },
             );
         }
@@ -565,6 +572,8 @@ struct CpuDelta {
     groups: BTreeMap<ThreadGroup, f64>,
     /// The same from `stat` alone, to cross-check.
     groups_stat: BTreeMap<ThreadGroup, f64>,
+    /// Per group, the time its threads waited for a CPU while runnable.
+    waited: BTreeMap<ThreadGroup, f64>,
     precise: bool,
     /// Thread names seen in each group, with their counts.
     names: BTreeMap<ThreadGroup, BTreeMap<String, usize>>,
@@ -576,6 +585,7 @@ impl CpuDelta {
         let precise = after.threads.values().all(|t| t.sched.is_some());
         let mut groups = BTreeMap::new();
         let mut groups_stat = BTreeMap::new();
+        let mut waited = BTreeMap::new();
         let mut names: BTreeMap<ThreadGroup, BTreeMap<String, usize>> = BTreeMap::new();
         for (tid, now) in &after.threads {
             // Threads started during the run started from zero.
@@ -585,6 +595,8 @@ impl CpuDelta {
             let group = ThreadGroup::of(&now.name);
             *groups.entry(group).or_insert(0.0) += if precise { sched } else { stat };
             *groups_stat.entry(group).or_insert(0.0) += stat;
+            *waited.entry(group).or_insert(0.0) +=
+                now.waited.unwrap_or(0.0) - earlier.and_then(|t| t.waited).unwrap_or(0.0);
             // Thread names carry numbers; the family is what matters.
             let family = now
                 .name
@@ -598,6 +610,7 @@ impl CpuDelta {
         Self {
             groups,
             groups_stat,
+            waited,
             precise,
             names,
             process: after.process - before.process,
@@ -825,9 +838,10 @@ impl Run {
                 .collect();
             let _ = writeln!(
                 out,
-                "   cpu {group:?}: {seconds:.3} s ({source}; stat says {:.2} s) = {:.1} % of a core ({})",
+                "   cpu {group:?}: {seconds:.3} s ({source}; stat says {:.2} s) = {:.1} % of a core, waited {:.2} s for a CPU ({})",
                 self.cpu.groups_stat.get(group).copied().unwrap_or(0.0),
                 100.0 * seconds / wall,
+                self.cpu.waited.get(group).copied().unwrap_or(0.0),
                 names.join(", ")
             );
         }
