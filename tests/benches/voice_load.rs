@@ -51,7 +51,7 @@ const CALLER: &str = "+14155550100";
 const OUR_NUMBER: &str = "+14155550199";
 /// The greeting and the reply are one sentence each, so one mark follows each: the greeting's
 /// says it has played, the reply's that the caller heard it out. The fake voice speaks 8 ms per
-/// character: about 0.55 s and 0.75 s of audio.
+/// character: about 0.55 s and 0.72 s of audio.
 const GREETING: &str = "Thank you for calling Luigi's, this is Ava, how can I help you today?";
 const REPLY: &str =
     "Of course, a table for two tonight is no problem at all, what time would you like to come?";
