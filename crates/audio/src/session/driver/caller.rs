@@ -37,6 +37,9 @@ impl Driver {
                 VadEvent::SpeechStarted { frame } => {
                     let started = at(frame);
                     self.vad_speaking_since = Some(started);
+                    // Speech again: an end heard before (possibly after the recogniser had
+                    // already closed the last turn) is not where this utterance ends.
+                    self.utterance.speech_ended_at = None;
                     if let Some(pending) = &mut self.interruption {
                         pending.speech_started(started);
                     }
