@@ -2,6 +2,7 @@
 //! when it drops), resampling the caller's audio to its rate, and a feeder task that owns the
 //! sink, so a slow provider never stalls the driver.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +57,10 @@ pub(super) struct Recogniser {
     input: Vec<f32>,
     output: Vec<f32>,
     link: Option<Link>,
+    /// Caller audio heard while no stream is open (the first one still connecting, or a dropped
+    /// one being reopened), at most `buffer_frames` pieces, the newest kept; sent first when a
+    /// stream opens, so a caller who speaks early is not cut off.
+    waiting: VecDeque<Vec<i16>>,
     opening: Option<TaskGuard<Result<SttStream, SpeechError>>>,
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -84,6 +89,7 @@ impl Recogniser {
             input: Vec::new(),
             output: Vec::new(),
             link: None,
+            waiting: VecDeque::new(),
             opening: None,
             retry_at: None,
             backoff: RETRY_FIRST,
@@ -161,6 +167,11 @@ impl Recogniser {
                 tracing::debug!(%error, "closing speech-to-text failed");
             }
         });
+        // What the caller said while no stream was open goes first; the channel holds as many
+        // pieces as the waiting queue, so none is refused.
+        for samples in self.waiting.drain(..) {
+            let _ = commands.try_send(Command::Audio(samples));
+        }
         self.link = Some(Link {
             commands,
             events,
@@ -183,9 +194,6 @@ impl Recogniser {
 
     /// Sends one decoded caller frame, resampled to the recogniser's rate.
     pub(super) fn feed(&mut self, decoded: &[i16]) {
-        let Some(link) = &self.link else {
-            return;
-        };
         self.output.clear();
         self.input.clear();
         self.input
@@ -197,7 +205,14 @@ impl Recogniser {
         if self.output.is_empty() {
             return;
         }
-        let samples = self.output.iter().map(|&s| f32_sample_to_i16(s)).collect();
+        let samples: Vec<i16> = self.output.iter().map(|&s| f32_sample_to_i16(s)).collect();
+        let Some(link) = &self.link else {
+            if self.waiting.len() == self.buffer_frames {
+                self.waiting.pop_front();
+            }
+            self.waiting.push_back(samples);
+            return;
+        };
         // Never wait on the recogniser here: a stalled provider must not stall the agent's
         // audio. Frames it cannot take are dropped and counted.
         if link.commands.try_send(Command::Audio(samples)).is_err() {

@@ -251,6 +251,44 @@ async fn a_dropped_recogniser_stream_is_reopened_without_ending_the_call() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn audio_heard_while_the_recogniser_reconnects_reaches_it_afterwards() {
+    let mut call = Setup::new(&[GREETING]).start();
+    call.until(true, is_agent_line).await;
+    // The stream ends, and no new one can be opened for now.
+    let before = call.stt.samples.load(Ordering::SeqCst);
+    let (gone, _) = tokio::sync::mpsc::channel(1);
+    call.stt_events = gone;
+    eventually("the recogniser to be dropped", || {
+        call.stt.opened.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let quiet = crate::codec::mulaw::encode(&[0_i16; 160]);
+    for _ in 0..10 {
+        call.inbound
+            .send(InboundFrame::Audio(quiet.clone()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(call.stt.samples.load(Ordering::SeqCst), before);
+    // Once a stream opens, the ten frames (320 samples each at 16 kHz, less what the resampler
+    // still holds) reach it.
+    call.stt_events = call.stt.prepare();
+    eventually("the buffered audio to reach the new stream", || {
+        call.stt.opened.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reached = call.stt.samples.load(Ordering::SeqCst) - before;
+    assert!(
+        reached >= 8 * 320,
+        "only {reached} samples reached the new stream"
+    );
+    assert_eq!(call.stt.opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn silence_ends_the_call_after_the_timeout() {
     let mut setup = Setup::new(&[GREETING]);
     setup.config.silence_timeout = Some(Duration::from_secs(8));
