@@ -221,6 +221,25 @@ fn no_token() -> Option<uuid::Uuid> {
     None
 }
 
+impl SeaOrmCallAnalyses {
+    /// Applies `update` to the job `claim` holds, if it still holds it (running, same token): a
+    /// claim lost to a lease takeover writes nothing. Whether the write happened.
+    async fn settle(
+        &self,
+        claim: &AnalysisClaim,
+        update: sea_orm::UpdateMany<call_analysis::Entity>,
+    ) -> Result<bool, RepositoryError> {
+        let updated = update
+            .filter(Column::CallId.eq(claim.call_id.as_uuid()))
+            .filter(Column::Status.eq(RUNNING))
+            .filter(Column::ClaimToken.eq(claim.token))
+            .exec(self.db.connection())
+            .await
+            .map_err(unexpected)?;
+        Ok(updated.rows_affected == 1)
+    }
+}
+
 #[async_trait]
 impl CallAnalysisRepository for SeaOrmCallAnalyses {
     async fn claim_due(
@@ -332,40 +351,37 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
         let json = |value: &[String]| serde_json::Value::from(value.to_vec());
-        let updated = call_analysis::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(COMPLETED))
-            .col_expr(Column::ClaimToken, Expr::value(no_token()))
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
-            .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
-            .col_expr(
-                Column::SentimentScore,
-                Expr::value(analysis.sentiment_score),
-            )
-            .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
-            .col_expr(
-                Column::Resolution,
-                Expr::value(analysis.resolution.as_str()),
-            )
-            .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
-            .col_expr(
-                Column::ActionItems,
-                Expr::value(json(&analysis.action_items)),
-            )
-            .col_expr(
-                Column::Extracted,
-                Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
-            )
-            .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
-            .col_expr(Column::CompletedAt, Expr::value(now))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::CallId.eq(claim.call_id.as_uuid()))
-            .filter(Column::Status.eq(RUNNING))
-            .filter(Column::ClaimToken.eq(claim.token))
-            .exec(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        Ok(updated.rows_affected == 1)
+        self.settle(
+            claim,
+            call_analysis::Entity::update_many()
+                .col_expr(Column::Status, Expr::value(COMPLETED))
+                .col_expr(Column::ClaimToken, Expr::value(no_token()))
+                .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+                .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
+                .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
+                .col_expr(
+                    Column::SentimentScore,
+                    Expr::value(analysis.sentiment_score),
+                )
+                .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
+                .col_expr(
+                    Column::Resolution,
+                    Expr::value(analysis.resolution.as_str()),
+                )
+                .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
+                .col_expr(
+                    Column::ActionItems,
+                    Expr::value(json(&analysis.action_items)),
+                )
+                .col_expr(
+                    Column::Extracted,
+                    Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
+                )
+                .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
+                .col_expr(Column::CompletedAt, Expr::value(now))
+                .col_expr(Column::UpdatedAt, Expr::value(now)),
+        )
+        .await
     }
 
     async fn retry(
@@ -375,19 +391,16 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let updated = call_analysis::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(PENDING))
-            .col_expr(Column::DueAt, Expr::value(retry_at))
-            .col_expr(Column::ClaimToken, Expr::value(no_token()))
-            .col_expr(Column::LastError, Expr::value(clipped(error)))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::CallId.eq(claim.call_id.as_uuid()))
-            .filter(Column::Status.eq(RUNNING))
-            .filter(Column::ClaimToken.eq(claim.token))
-            .exec(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        Ok(updated.rows_affected == 1)
+        self.settle(
+            claim,
+            call_analysis::Entity::update_many()
+                .col_expr(Column::Status, Expr::value(PENDING))
+                .col_expr(Column::DueAt, Expr::value(retry_at))
+                .col_expr(Column::ClaimToken, Expr::value(no_token()))
+                .col_expr(Column::LastError, Expr::value(clipped(error)))
+                .col_expr(Column::UpdatedAt, Expr::value(now)),
+        )
+        .await
     }
 
     async fn fail(
@@ -396,17 +409,14 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let updated = call_analysis::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(FAILED))
-            .col_expr(Column::ClaimToken, Expr::value(no_token()))
-            .col_expr(Column::LastError, Expr::value(clipped(error)))
-            .col_expr(Column::UpdatedAt, Expr::value(now))
-            .filter(Column::CallId.eq(claim.call_id.as_uuid()))
-            .filter(Column::Status.eq(RUNNING))
-            .filter(Column::ClaimToken.eq(claim.token))
-            .exec(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        Ok(updated.rows_affected == 1)
+        self.settle(
+            claim,
+            call_analysis::Entity::update_many()
+                .col_expr(Column::Status, Expr::value(FAILED))
+                .col_expr(Column::ClaimToken, Expr::value(no_token()))
+                .col_expr(Column::LastError, Expr::value(clipped(error)))
+                .col_expr(Column::UpdatedAt, Expr::value(now)),
+        )
+        .await
     }
 }

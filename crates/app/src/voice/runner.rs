@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{Instrument as _, info, warn};
 
 use super::recordings::Recordings;
+use super::utterance::speech_request;
 
 /// Frames waiting between the channel and the session, each way. Inbound beyond this is dropped
 /// by the channel (a stalled session must not grow memory); outbound waits (backpressure).
@@ -90,9 +91,9 @@ fn session_config(live: &LiveCall, format: ChannelFormat) -> VoiceSessionConfig 
     let mut max_call = DEFAULT_MAX_CALL;
     if let Some(agent) = &context.agent {
         config.turn_taking = TurnTaking::from(&agent.turn_taking);
-        config.voice.clone_from(&agent.voice.voice_id);
-        // Speeds are validated to a small range.
-        config.speed = agent.voice.speed as f32;
+        let voice = speech_request("", Some(agent));
+        config.voice = voice.voice;
+        config.speed = voice.speed;
         stt.model.clone_from(&agent.stt.model);
         let language = if agent.stt.language.is_empty() {
             &agent.language
