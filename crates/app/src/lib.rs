@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod call_log_queue;
 pub mod cli;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod providers;

@@ -18,6 +18,7 @@ use switchboard_domain::call::{
     LlmCallAnalyzer,
 };
 use switchboard_domain::conversation::ConversationEngine;
+use switchboard_domain::events::EventPublisher;
 use switchboard_domain::knowledge::{KnowledgePorts, KnowledgeService};
 use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
@@ -35,6 +36,7 @@ use utoipa_actix_web::AppExt as _;
 use crate::adapters::HttpToolInvoker;
 use crate::call_log_queue::CallLogWriter;
 use crate::error::{self, ApiError};
+use crate::events::EventSinks;
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
 use crate::metrics::Metrics;
@@ -181,6 +183,8 @@ impl Application {
             clock.clone(),
             policy,
         );
+        // Every sink the domain's events go to: live feeds and webhooks add theirs here.
+        let events: Arc<dyn EventPublisher> = Arc::new(EventSinks::new(Vec::new()));
         let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
         let documents = Arc::new(SeaOrmDocuments::new(database.clone()));
         let call_repository = Arc::new(SeaOrmCalls::new(database.clone()));
@@ -288,6 +292,7 @@ impl Application {
             recordings: Recordings::new(&settings.data_dir, settings.public_url.clone()),
             live_calls: LiveCalls::default(),
             call_log_queue,
+            events,
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
 use switchboard_domain::call::CallService;
+use switchboard_domain::events::EventPublisher;
 use switchboard_domain::knowledge::KnowledgeService;
 use switchboard_domain::onboarding::OnboardingService;
 use switchboard_domain::phone_number::PhoneNumberService;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub live_calls: LiveCalls,
     /// Calls reported by webhooks, stored in the background.
     pub call_log_queue: CallLogQueue,
+    /// Where the domain's events are told (live feeds, webhooks).
+    pub events: Arc<dyn EventPublisher>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -96,6 +96,10 @@ id_type!(
     CampaignId
 );
 id_type!(
+    /// Identifies one event, so a receiver that gets it twice can drop the copy.
+    EventId
+);
+id_type!(
     /// Identifies an uploaded knowledge document.
     DocumentId
 );

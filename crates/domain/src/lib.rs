@@ -9,6 +9,7 @@ pub mod agent;
 pub mod auth;
 pub mod call;
 pub mod conversation;
+pub mod events;
 pub mod flow;
 pub mod ids;
 pub mod knowledge;
