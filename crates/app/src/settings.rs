@@ -126,6 +126,11 @@ pub struct TwilioSettings {
     pub phone_number: Option<String>,
     pub base_url: Url,
     pub intelligence_base_url: Url,
+    /// Sentences asked for per page when a transcript is fetched (Twilio takes 1 to 5000).
+    pub transcript_page_size: u32,
+    /// The most sentence pages read for one transcript; a transcript longer than that is refused
+    /// rather than stored cut short.
+    pub transcript_max_pages: u32,
     /// Whether webhooks must carry a valid `X-Twilio-Signature`; only development may say no.
     pub validate_signatures: bool,
 }
@@ -355,6 +360,19 @@ impl Settings {
             }
         };
         let validate_signatures = r.parsed("TWILIO_VALIDATE_SIGNATURES", true, "true or false")?;
+        let transcript_page_size =
+            r.parsed("TWILIO_TRANSCRIPT_PAGE_SIZE", 1000, "a number of sentences")?;
+        if !(1..=5000).contains(&transcript_page_size) {
+            return Err(invalid(
+                "TWILIO_TRANSCRIPT_PAGE_SIZE",
+                "must be between 1 and 5000",
+            ));
+        }
+        let transcript_max_pages =
+            r.parsed("TWILIO_TRANSCRIPT_MAX_PAGES", 100, "a number of pages")?;
+        if transcript_max_pages == 0 {
+            return Err(invalid("TWILIO_TRANSCRIPT_MAX_PAGES", "must be more than 0"));
+        }
         if !validate_signatures && environment == Environment::Production {
             return Err(invalid(
                 "TWILIO_VALIDATE_SIGNATURES",
@@ -631,6 +649,8 @@ impl Settings {
                     "TWILIO_INTELLIGENCE_BASE_URL",
                     "https://intelligence.twilio.com",
                 )?,
+                transcript_page_size,
+                transcript_max_pages,
                 validate_signatures,
             },
             google: GoogleSettings {

@@ -107,6 +107,10 @@ id_type!(
     /// Identifies one chunk of a document's text, the unit that is embedded and searched.
     ChunkId
 );
+id_type!(
+    /// Identifies an organisation's stored copy of a Twilio Voice Intelligence transcript.
+    StoredTranscriptId
+);
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ pub mod ports;
 pub mod scenario;
 pub mod schedule;
 pub mod template;
+pub mod transcript;
 pub mod validation;
 
 pub use validation::{FieldError, ValidationErrors};

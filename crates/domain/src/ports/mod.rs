@@ -12,6 +12,7 @@ mod schedule;
 mod security;
 mod speech;
 mod telephony;
+mod transcripts;
 
 pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
@@ -35,3 +36,7 @@ pub use speech::{
     SttStream, TextToSpeech,
 };
 pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyError};
+pub use transcripts::{
+    StoreOutcome, StoredTranscriptRepository, TranscriptEntry, TranscriptSource,
+    TranscriptSourceError,
+};

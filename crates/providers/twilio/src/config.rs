@@ -82,6 +82,11 @@ pub enum TwilioConfigError {
     BaseUrl(String),
     #[error("the HTTP client could not be built: {0}")]
     Client(String),
+    #[error(
+        "transcripts are read in pages of 1 to 5000 sentences, at least one page; not \
+         {page_size} sentences and {max_pages} pages"
+    )]
+    Paging { page_size: u32, max_pages: u32 },
 }
 
 #[cfg(test)]
