@@ -17,6 +17,7 @@ mod scenarios;
 mod schedule;
 mod sessions;
 pub mod testing;
+mod transcripts;
 mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
@@ -30,4 +31,5 @@ pub use phone_numbers::SeaOrmPhoneNumbers;
 pub use scenarios::SeaOrmScenarios;
 pub use schedule::SeaOrmSchedule;
 pub use sessions::SeaOrmSessions;
+pub use transcripts::SeaOrmTranscripts;
 pub use vector_store::SeaOrmVectorStore;

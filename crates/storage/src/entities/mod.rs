@@ -13,4 +13,5 @@ pub mod refresh_token;
 pub mod scenario;
 pub mod scheduled_call;
 pub mod session;
+pub mod stored_twilio_transcript;
 pub mod user;
