@@ -18,6 +18,7 @@ use switchboard_domain::phone_number::PhoneNumberError;
 use switchboard_domain::ports::{RepositoryError, TelephonyError};
 use switchboard_domain::scenario::ScenarioError;
 use switchboard_domain::schedule::ScheduleError;
+use switchboard_domain::transcript::TranscriptError;
 use utoipa::ToSchema;
 
 /// The body of every error answer.
@@ -72,6 +73,10 @@ pub enum ApiError {
     LimitReached(String),
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// A provider refused or failed at fetching something the client asked for; the detail
+    /// says which and why.
+    #[error("{0}")]
+    BadGateway(String),
     /// A provider failed at something the client asked for (seed 002 documents a 500 when
     /// speech recognition fails); the detail says which.
     #[error("{0}")]
@@ -102,6 +107,7 @@ impl ApiError {
             413 => Self::PayloadTooLarge(detail),
             415 => Self::UnsupportedMediaType(detail),
             422 => Self::Unprocessable(detail),
+            502 => Self::BadGateway(detail),
             503 => Self::ServiceUnavailable(detail),
             _ if status.is_client_error() => Self::BadRequest(detail),
             _ => Self::Unexpected(anyhow::anyhow!("{status}: {detail}")),
@@ -133,6 +139,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable(_) | Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) | Self::LimitReached(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::ProviderFailed(_) | Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -236,6 +243,19 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::Invalid(errors) => Self::Invalid(errors),
             ScheduleError::NotCancelable { .. } => Self::Conflict(e.to_string()),
             ScheduleError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<TranscriptError> for ApiError {
+    fn from(e: TranscriptError) -> Self {
+        match e {
+            TranscriptError::InvalidSid(_) => Self::BadRequest(e.to_string()),
+            TranscriptError::NotFound => Self::NotFound(e.to_string()),
+            TranscriptError::NotConfigured => Self::ServiceUnavailable(e.to_string()),
+            TranscriptError::Source(_) => Self::BadGateway(e.to_string()),
+            TranscriptError::Invalid(errors) => Self::Invalid(errors),
+            TranscriptError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use switchboard_deepgram::{DeepgramConfig, DeepgramStt};
 use switchboard_domain::agent::{SttProvider, VoiceProvider};
 use switchboard_domain::knowledge::{Embedder, VectorStore};
-use switchboard_domain::ports::{LanguageModel, SpeechToText, Telephony, TextToSpeech};
+use switchboard_domain::ports::{
+    LanguageModel, SpeechToText, Telephony, TextToSpeech, TranscriptSource,
+};
 use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{
@@ -17,7 +19,7 @@ use switchboard_openai::{
 };
 use switchboard_pinecone::{PineconeConfig, PineconeVectorStore};
 use switchboard_storage::{Database, SeaOrmVectorStore};
-use switchboard_twilio::{TwilioClient, TwilioConfig};
+use switchboard_twilio::{IntelligenceConfig, TwilioClient, TwilioConfig, TwilioIntelligence};
 use tracing::{info, warn};
 
 use crate::settings::{ElevenLabsTransport, EmbedderChoice, Settings};
@@ -184,22 +186,54 @@ pub fn speech(settings: &Settings) -> anyhow::Result<SpeechProviders> {
     Ok(providers)
 }
 
+/// Twilio's account, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
+fn twilio_config(settings: &Settings) -> Option<TwilioConfig> {
+    let twilio = &settings.twilio;
+    let (Some(sid), Some(token)) = (&twilio.account_sid, &twilio.auth_token) else {
+        return None;
+    };
+    Some(TwilioConfig::with_base_url(
+        sid.clone(),
+        switchboard_twilio::ApiKey::new(token.expose().to_owned()),
+        twilio.base_url.clone(),
+    ))
+}
+
 /// Twilio, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
 ///
 /// # Errors
 /// When the settings cannot make a client.
 pub fn telephony(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Telephony>>> {
-    let twilio = &settings.twilio;
-    let (Some(sid), Some(token)) = (&twilio.account_sid, &twilio.auth_token) else {
+    let Some(config) = twilio_config(settings) else {
         return Ok(None);
     };
-    let config = TwilioConfig::with_base_url(
-        sid.clone(),
-        switchboard_twilio::ApiKey::new(token.expose().to_owned()),
-        twilio.base_url.clone(),
-    );
     let client = TwilioClient::new(&config).map_err(|e| {
         anyhow::anyhow!("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_BASE_URL: {e}")
+    })?;
+    Ok(Some(Arc::new(client)))
+}
+
+/// Twilio Voice Intelligence, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.
+///
+/// # Errors
+/// When the settings cannot make a client.
+pub fn transcript_source(
+    settings: &Settings,
+) -> anyhow::Result<Option<Arc<dyn TranscriptSource>>> {
+    let Some(account) = twilio_config(settings) else {
+        return Ok(None);
+    };
+    let twilio = &settings.twilio;
+    let intelligence = IntelligenceConfig {
+        base_url: twilio.intelligence_base_url.clone(),
+        page_size: twilio.transcript_page_size,
+        max_pages: twilio.transcript_max_pages,
+    };
+    let client = TwilioIntelligence::new(&account, &intelligence).map_err(|e| {
+        anyhow::anyhow!(
+            "TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_INTELLIGENCE_BASE_URL/\
+             TWILIO_TRANSCRIPT_PAGE_SIZE/TWILIO_TRANSCRIPT_MAX_PAGES: {e}"
+        )
     })?;
     Ok(Some(Arc::new(client)))
 }

@@ -25,10 +25,12 @@ use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{CallAnalyzer, Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
+use switchboard_domain::transcript::{TranscriptPorts, TranscriptService};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
     SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
+    SeaOrmTranscripts,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -235,6 +237,12 @@ impl Application {
                 lease: Duration::from_secs(settings.analysis.lease_secs),
             },
         );
+        let transcripts = TranscriptService::new(TranscriptPorts {
+            stored: Arc::new(SeaOrmTranscripts::new(database.clone())),
+            calls: call_repository.clone(),
+            source: providers::transcript_source(&settings)?,
+            clock: clock.clone(),
+        });
         let calls = CallService::new(
             CallPorts {
                 calls: call_repository,
@@ -285,6 +293,7 @@ impl Application {
             calls,
             schedules: schedules.clone(),
             onboarding,
+            transcripts,
             limiter: Arc::new(InMemoryRateLimiter::new(clock)),
             speech: providers::speech(&settings)?,
             telephony: providers::telephony(&settings)?,

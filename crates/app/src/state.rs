@@ -12,6 +12,7 @@ use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::ScheduleService;
+use switchboard_domain::transcript::TranscriptService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub calls: CallService,
     pub schedules: ScheduleService,
     pub onboarding: OnboardingService,
+    /// Stored Twilio transcripts and the enhanced view of every transcript.
+    pub transcripts: TranscriptService,
     pub limiter: Arc<dyn RateLimiter>,
     pub speech: SpeechProviders,
     /// Twilio, when `TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN` are set.

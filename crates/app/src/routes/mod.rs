@@ -14,6 +14,7 @@ mod phone_numbers;
 mod scenarios;
 mod scheduled_calls;
 pub(crate) mod telephony;
+mod transcripts;
 mod vapi;
 pub(crate) mod voice;
 
@@ -49,6 +50,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
+        (name = "transcripts", description = "Twilio Voice Intelligence transcripts stored in Twilio's format, and enhanced transcripts of every call"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -199,6 +201,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(scheduled_calls::cancel_scheduled_call),
     )
     .service(scheduled_calls::seed_schedule_call);
+    cfg.service(transcripts::store_transcript)
+        .service(transcripts::list_stored_transcripts)
+        .service(transcripts::get_stored_transcript)
+        .service(transcripts::list_enhanced_transcripts)
+        .service(transcripts::list_enhanced_transcripts_unslashed)
+        .service(transcripts::get_enhanced_transcript);
     cfg.service(
         scope::scope("/api/v1/vapi")
             .service(vapi::webhook)
