@@ -217,9 +217,7 @@ pub fn telephony(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Telephony
 ///
 /// # Errors
 /// When the settings cannot make a client.
-pub fn transcript_source(
-    settings: &Settings,
-) -> anyhow::Result<Option<Arc<dyn TranscriptSource>>> {
+pub fn transcript_source(settings: &Settings) -> anyhow::Result<Option<Arc<dyn TranscriptSource>>> {
     let Some(account) = twilio_config(settings) else {
         return Ok(None);
     };

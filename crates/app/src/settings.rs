@@ -371,7 +371,10 @@ impl Settings {
         let transcript_max_pages =
             r.parsed("TWILIO_TRANSCRIPT_MAX_PAGES", 100, "a number of pages")?;
         if transcript_max_pages == 0 {
-            return Err(invalid("TWILIO_TRANSCRIPT_MAX_PAGES", "must be more than 0"));
+            return Err(invalid(
+                "TWILIO_TRANSCRIPT_MAX_PAGES",
+                "must be more than 0",
+            ));
         }
         if !validate_signatures && environment == Environment::Production {
             return Err(invalid(

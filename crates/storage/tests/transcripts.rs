@@ -133,20 +133,38 @@ async fn copies_keep_twilio_json_verbatim_per_organisation_and_page(
     );
 
     let first = repository
-        .list(mine.1, PageRequest { page: 1, page_size: 2 })
+        .list(
+            mine.1,
+            PageRequest {
+                page: 1,
+                page_size: 2,
+            },
+        )
         .await?;
     assert_eq!(first.total, 3);
     let ids: Vec<_> = first.items.iter().map(|t| t.id).collect();
     assert_eq!(ids, vec![stored[2].id, stored[1].id]);
     let second = repository
-        .list(mine.1, PageRequest { page: 2, page_size: 2 })
+        .list(
+            mine.1,
+            PageRequest {
+                page: 2,
+                page_size: 2,
+            },
+        )
         .await?;
-    assert_eq!(second.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![stored[0].id]);
+    assert_eq!(
+        second.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![stored[0].id]
+    );
 
     let many = repository
         .find_many(mine.1, &[stored[0].id, other.id, StoredTranscriptId::new()])
         .await?;
-    assert_eq!(many.iter().map(|t| t.id).collect::<Vec<_>>(), vec![stored[0].id]);
+    assert_eq!(
+        many.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![stored[0].id]
+    );
     assert!(repository.find_many(mine.1, &[]).await?.is_empty());
     Ok(())
 }
@@ -180,7 +198,12 @@ async fn concurrent_stores_of_one_sid_keep_one_copy(db: Database) -> anyhow::Res
     Ok(())
 }
 
-fn call(organization: OrganizationId, direction: CallDirection, scenario: Option<&str>, at: DateTime<Utc>) -> Call {
+fn call(
+    organization: OrganizationId,
+    direction: CallDirection,
+    scenario: Option<&str>,
+    at: DateTime<Utc>,
+) -> Call {
     Call {
         id: CallId::new(),
         organization_id: organization,
@@ -253,7 +276,12 @@ async fn the_index_lists_calls_and_copies_newest_first_filtered_and_paged(
     let unlabelled = copy(mine, sid(2), None, TranscriptLabels::default());
     repository.store(&unlabelled).await?;
     repository
-        .store(&copy(theirs, sid(3), Some(at(25)), TranscriptLabels::default()))
+        .store(&copy(
+            theirs,
+            sid(3),
+            Some(at(25)),
+            TranscriptLabels::default(),
+        ))
         .await?;
 
     let everything = TranscriptFilter::default();
@@ -273,7 +301,12 @@ async fn the_index_lists_calls_and_copies_newest_first_filtered_and_paged(
             TranscriptEntry::Stored(labelled.id),
         ]
     );
-    assert!(repository.index(mine.1, &everything, 4, 10).await?.is_empty());
+    assert!(
+        repository
+            .index(mine.1, &everything, 4, 10)
+            .await?
+            .is_empty()
+    );
 
     let outbound_sales = TranscriptFilter {
         direction: Some(CallDirection::Outbound),

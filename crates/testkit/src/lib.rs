@@ -12,6 +12,7 @@ mod openai;
 mod pinecone;
 mod server;
 mod twilio;
+mod twilio_intelligence;
 mod twilio_rest;
 
 pub use audio::{
@@ -37,6 +38,7 @@ pub use server::{TestApp, TestAppBuilder, TestDatabaseKind};
 pub use twilio::{
     FAKE_TWILIO_AUTH_TOKEN, Heard, StreamEvent, TwilioCall, TwimlStream, twilio_signature,
 };
+pub use twilio_intelligence::{FakeTwilioIntelligence, IntelligenceRequest, fake_sentence};
 pub use twilio_rest::{
     FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_PHONE_NUMBER, FakeTwilio, FakeTwilioCall, Form,
     Modification, RecordedDial,

@@ -13,7 +13,10 @@ use switchboard::{Application, Overrides, Settings};
 use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
-use crate::{FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, FakeTwilio, ManualClock};
+use crate::{
+    FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, FakeTwilio, FakeTwilioIntelligence,
+    ManualClock,
+};
 
 /// Which database a test server uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +108,16 @@ impl TestAppBuilder {
     pub fn with_twilio(self) -> Self {
         self.env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
             .env("TWILIO_AUTH_TOKEN", crate::FAKE_TWILIO_AUTH_TOKEN)
+    }
+
+    /// Points Twilio Voice Intelligence at a fake (its base URL, and the account and token it
+    /// accepts); the sentence page size is `page_size`, so tests see paging.
+    #[must_use]
+    pub fn with_twilio_intelligence(self, fake: &FakeTwilioIntelligence, page_size: u32) -> Self {
+        self.env("TWILIO_ACCOUNT_SID", crate::FAKE_TWILIO_ACCOUNT_SID)
+            .env("TWILIO_AUTH_TOKEN", crate::FAKE_TWILIO_AUTH_TOKEN)
+            .env("TWILIO_INTELLIGENCE_BASE_URL", &fake.base_url())
+            .env("TWILIO_TRANSCRIPT_PAGE_SIZE", &page_size.to_string())
     }
 
     /// Points Twilio's REST settings at a fake (its base URL, account and token), with

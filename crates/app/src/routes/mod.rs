@@ -205,7 +205,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(transcripts::list_stored_transcripts)
         .service(transcripts::get_stored_transcript)
         .service(transcripts::list_enhanced_transcripts)
-        .service(transcripts::list_enhanced_transcripts_unslashed)
         .service(transcripts::get_enhanced_transcript);
     cfg.service(
         scope::scope("/api/v1/vapi")

@@ -196,8 +196,7 @@ pub async fn list_stored_transcripts(
             url: page_url(page.page, page.page_size),
             first_page_url: page_url(1, page.page_size),
             previous_page_url: (page.page > 1).then(|| page_url(page.page - 1, page.page_size)),
-            next_page_url: (shown < listed.total)
-                .then(|| page_url(page.page + 1, page.page_size)),
+            next_page_url: (shown < listed.total).then(|| page_url(page.page + 1, page.page_size)),
         },
     }))
 }
@@ -504,27 +503,6 @@ async fn enhanced_list(
 )]
 #[get("/api/enhanced-transcripts/")]
 pub async fn list_enhanced_transcripts(
-    user: CurrentUser,
-    state: web::Data<AppState>,
-    query: web::Query<EnhancedQuery>,
-) -> Result<web::Json<Vec<EnhancedTranscriptItem>>, ApiError> {
-    Ok(web::Json(
-        enhanced_list(&user, &state, query.into_inner()).await?,
-    ))
-}
-
-/// The same list without the trailing slash.
-#[utoipa::path(
-    tag = "transcripts",
-    security(("bearer" = [])),
-    params(EnhancedQuery),
-    responses(
-        (status = 200, description = "Transcripts, newest first", body = Vec<EnhancedTranscriptItem>),
-        (status = 422, description = "An invalid filter or limit", body = ErrorBody),
-    )
-)]
-#[get("/api/enhanced-transcripts")]
-pub async fn list_enhanced_transcripts_unslashed(
     user: CurrentUser,
     state: web::Data<AppState>,
     query: web::Query<EnhancedQuery>,

@@ -157,7 +157,9 @@ impl EnhancedTranscript {
             .iter()
             .map(|turn| seconds_between(call.started_at, turn.at))
             .collect();
-        let call_end = call.ended_at.map(|end| seconds_between(call.started_at, end));
+        let call_end = call
+            .ended_at
+            .map(|end| seconds_between(call.started_at, end));
         let lines = turns
             .iter()
             .enumerate()
@@ -257,14 +259,15 @@ fn build(header: Header, lines: Vec<Line>) -> EnhancedTranscript {
             (Some(start), Some(end)) if end >= start => Some(end - start),
             _ => None,
         };
-        let summary = participants
-            .entry(line.speaker.channel)
-            .or_insert_with(|| ParticipantSummary {
-                participant: line.speaker.clone(),
-                total_speaking_time: 0.0,
-                word_count: 0,
-                sentence_count: 0,
-            });
+        let summary =
+            participants
+                .entry(line.speaker.channel)
+                .or_insert_with(|| ParticipantSummary {
+                    participant: line.speaker.clone(),
+                    total_speaking_time: 0.0,
+                    word_count: 0,
+                    sentence_count: 0,
+                });
         summary.total_speaking_time += duration.unwrap_or(0.0);
         summary.word_count += line.word_count;
         summary.sentence_count += 1;
@@ -332,7 +335,10 @@ mod tests {
                 ..TranscriptFacts::default()
             },
             labels: TranscriptLabels::default(),
-            stored_at: Utc.with_ymd_and_hms(2024, 1, 15, 10, 30, 0).single().unwrap_or_default(),
+            stored_at: Utc
+                .with_ymd_and_hms(2024, 1, 15, 10, 30, 0)
+                .single()
+                .unwrap_or_default(),
         }
     }
 
@@ -343,7 +349,10 @@ mod tests {
             json!({"media_channel": 2, "transcript": "Hi Mike", "start_time": 3.5, "end_time": 4.5, "confidence": 0.7}),
             json!({"media_channel": 1, "transcript": "How are you?", "start_time": null, "end_time": null, "confidence": null}),
         ]));
-        assert_eq!(transcript.full_text, "Hello, this is Mike. Hi Mike How are you?");
+        assert_eq!(
+            transcript.full_text,
+            "Hello, this is Mike. Hi Mike How are you?"
+        );
         assert_eq!(transcript.participants.len(), 2);
         let agent = &transcript.participants[0];
         assert_eq!(agent.participant.role, ParticipantRole::Agent);

@@ -41,8 +41,7 @@ impl Sentence {
                 .and_then(number)
                 .and_then(|n| {
                     // Channels are small whole numbers; anything else names no channel.
-                    (n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX))
-                        .then_some(n as u32)
+                    (n >= 0.0 && n.fract() == 0.0 && n <= f64::from(u32::MAX)).then_some(n as u32)
                 })
                 .unwrap_or(0),
             start_time: value.get("start_time").and_then(number),

@@ -29,9 +29,7 @@ pub enum TranscriptError {
     #[error("transcript not found")]
     NotFound,
     /// Fetching needs Twilio's account and auth token.
-    #[error(
-        "Twilio transcripts are not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
-    )]
+    #[error("Twilio transcripts are not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")]
     NotConfigured,
     #[error(transparent)]
     Source(TranscriptSourceError),

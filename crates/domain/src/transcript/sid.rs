@@ -21,11 +21,9 @@ impl TranscriptSid {
     /// A sentence saying what a sid looks like.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim();
-        let valid = raw
-            .strip_prefix(Self::PREFIX)
-            .is_some_and(|hex| {
-                hex.len() == Self::HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit())
-            });
+        let valid = raw.strip_prefix(Self::PREFIX).is_some_and(|hex| {
+            hex.len() == Self::HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        });
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
@@ -62,7 +60,10 @@ mod tests {
     #[test]
     fn sids_are_gt_and_32_hex_digits() {
         let sid = "GT0123456789abcdef0123456789ABCDEF";
-        assert_eq!(TranscriptSid::parse(sid).map(|s| s.to_string()), Ok(sid.into()));
+        assert_eq!(
+            TranscriptSid::parse(sid).map(|s| s.to_string()),
+            Ok(sid.into())
+        );
         for bad in [
             "",
             "GT",

@@ -57,7 +57,9 @@ impl IntelligenceConfig {
         reason = "DEFAULT_BASE_URL is a constant URL, checked by a test"
     )]
     pub fn new() -> Self {
-        Self::with_base_url(Url::parse(Self::DEFAULT_BASE_URL).expect("the default base URL parses"))
+        Self::with_base_url(
+            Url::parse(Self::DEFAULT_BASE_URL).expect("the default base URL parses"),
+        )
     }
 
     /// Another base URL (a fake, a proxy) with the default paging.

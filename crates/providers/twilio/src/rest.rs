@@ -110,7 +110,14 @@ impl TwilioClient {
         let url = self.call_url(provider_call_id)?;
         let call: CallResource = self
             .transport
-            .send("fetch", Method::GET, &url, None, Resend::Idempotent, CALL_RESOURCE)
+            .send(
+                "fetch",
+                Method::GET,
+                &url,
+                None,
+                Resend::Idempotent,
+                CALL_RESOURCE,
+            )
             .await
             .map_err(|failure| failure.into_error(Target::LiveCall))?;
         Ok(call.into_details())

@@ -252,9 +252,7 @@ impl Failure {
             Self::Broken(describe(error))
         }
     }
-
 }
-
 
 /// A body that could not be read counts as a broken connection (or a timeout); one too large to
 /// hold is not the resource asked for.
@@ -298,7 +296,6 @@ impl Retryable for Attempt {
     }
 }
 
-
 /// Twilio's error bodies: the legacy `{code, message, more_info, status}`, or RFC 9457's
 /// `{type, title, status, code, detail}`.
 #[derive(Debug, Default, Deserialize)]
@@ -331,7 +328,6 @@ impl ErrorBody {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -406,5 +402,4 @@ mod tests {
         assert!(!is_sid("CA1/../../Messages"));
         assert!(!is_sid("CA1.json?x"));
     }
-
 }
