@@ -96,7 +96,7 @@ impl Drop for FakeTwilioIntelligence {
 /// specification, and a word list.
 #[must_use]
 pub fn fake_sentence(n: usize) -> Value {
-    let channel = if n % 2 == 0 { 1 } else { 2 };
+    let channel = if n.is_multiple_of(2) { 1 } else { 2 };
     let text = format!("Sentence number {n} on channel {channel}.");
     let start = n as f64 * 2.0 + 0.5;
     let words: Vec<Value> = text
