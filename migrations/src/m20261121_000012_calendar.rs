@@ -71,7 +71,10 @@ impl MigrationTrait for Migration {
                     .col(timestamp(CalendarConnections::CreatedAt))
                     .col(timestamp(CalendarConnections::UpdatedAt))
                     .foreign_key(&mut references(
-                        (CalendarConnections::Table, CalendarConnections::OrganizationId),
+                        (
+                            CalendarConnections::Table,
+                            CalendarConnections::OrganizationId,
+                        ),
                         (Organizations::Table, Organizations::Id),
                         ForeignKeyAction::Cascade,
                     ))

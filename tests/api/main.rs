@@ -7,6 +7,7 @@ mod call_logs;
 mod calls;
 mod conversations;
 mod errors;
+mod google_calendar;
 mod health;
 mod knowledge;
 mod onboarding;

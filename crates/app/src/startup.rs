@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::calendar::CalendarService;
 use switchboard_domain::call::{
     AnalysisPolicy, AnalysisPorts, AnalysisService, CallLimits, CallPorts, CallService,
     LlmCallAnalyzer,
@@ -27,8 +28,9 @@ use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
-    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalendarConnections, SeaOrmCallAnalyses,
+    SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios,
+    SeaOrmSchedule, SeaOrmSessions, TokenSealer,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -44,7 +46,7 @@ use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
 use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::scheduler::{ScheduledDialer, Scheduler};
-use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
+use crate::security::{Argon2Hasher, JwtTokens, OAuthStates, resolve_secret_key};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::voice::live::LiveCalls;
@@ -210,12 +212,25 @@ impl Application {
             clock.clone(),
         );
         let model = providers::language_model(&settings)?;
-        let engine = ConversationEngine::new(
+        let calendar = providers::calendar(&settings)?.map(|provider| {
+            CalendarService::new(
+                provider,
+                Arc::new(SeaOrmCalendarConnections::new(
+                    database.clone(),
+                    TokenSealer::from_secret_key(secret.expose()),
+                )),
+                clock.clone(),
+            )
+        });
+        let mut engine = ConversationEngine::new(
             model.clone(),
             Arc::new(knowledge.clone()),
             Arc::new(HttpToolInvoker::new()?),
             clock.clone(),
         );
+        if let Some(calendar) = &calendar {
+            engine = engine.with_calendar(Arc::new(calendar.clone()));
+        }
         // Calls are analysed by the language model when one is configured, else offline.
         let analyzer: Arc<dyn CallAnalyzer> = match model {
             Some(model) => Arc::new(LlmCallAnalyzer::new(model)),
@@ -235,7 +250,7 @@ impl Application {
                 lease: Duration::from_secs(settings.analysis.lease_secs),
             },
         );
-        let calls = CallService::new(
+        let mut calls = CallService::new(
             CallPorts {
                 calls: call_repository,
                 agents: agent_repository.clone(),
@@ -249,6 +264,9 @@ impl Application {
             per_organization: settings.call_concurrency_per_org,
             inbound_reserved: settings.call_concurrency_inbound_reserved,
         });
+        if let Some(calendar) = &calendar {
+            calls = calls.with_calendar(Arc::new(calendar.clone()));
+        }
         let schedules = ScheduleService::new(
             SchedulePorts {
                 schedules: Arc::new(SeaOrmSchedule::new(database.clone())),
@@ -293,6 +311,8 @@ impl Application {
             live_calls: LiveCalls::default(),
             call_log_queue,
             events,
+            calendar,
+            oauth_states: OAuthStates::new(secret.expose()),
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(

@@ -158,7 +158,10 @@ impl CalendarService {
     }
 
     /// The connection to use: connected, with an access token that will not expire on the way.
-    async fn usable(&self, organization: OrganizationId) -> Result<CalendarConnection, CalendarError> {
+    async fn usable(
+        &self,
+        organization: OrganizationId,
+    ) -> Result<CalendarConnection, CalendarError> {
         let connection = self
             .connections
             .find(organization)
@@ -206,7 +209,11 @@ impl CalendarService {
         }
     }
 
-    async fn revoked(&self, organization: OrganizationId, reason: &str) -> Result<(), CalendarError> {
+    async fn revoked(
+        &self,
+        organization: OrganizationId,
+        reason: &str,
+    ) -> Result<(), CalendarError> {
         tracing::warn!(
             organization.id = %organization,
             reason,

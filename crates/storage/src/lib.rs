@@ -5,8 +5,8 @@
 
 mod accounts;
 mod agents;
-mod call_analyses;
 mod calendar_connections;
+mod call_analyses;
 mod calls;
 mod database;
 mod documents;
@@ -23,8 +23,8 @@ mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
-pub use call_analyses::SeaOrmCallAnalyses;
 pub use calendar_connections::SeaOrmCalendarConnections;
+pub use call_analyses::SeaOrmCallAnalyses;
 pub use calls::SeaOrmCalls;
 pub use database::{Backend, Database, StorageError};
 pub use documents::SeaOrmDocuments;

@@ -256,7 +256,10 @@ impl CallService {
         wanted: bool,
     ) -> Option<CalendarContext> {
         let calendar = self.calendar.as_ref().filter(|_| wanted)?;
-        match calendar.upcoming_events(organization, EVENTS_IN_PROMPT).await {
+        match calendar
+            .upcoming_events(organization, EVENTS_IN_PROMPT)
+            .await
+        {
             Ok(upcoming) => Some(CalendarContext { upcoming }),
             Err(CalendarError::NotConnected | CalendarError::Disconnected) => None,
             Err(error) => {

@@ -120,10 +120,15 @@ fn parse_time(raw: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Ok(at.with_timezone(&Utc));
     }
-    let naive = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
-        .ok_or_else(|| format!("{raw:?} is not an ISO 8601 time such as 2025-06-03T15:00"))?;
+    let naive = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+    .ok_or_else(|| format!("{raw:?} is not an ISO 8601 time such as 2025-06-03T15:00"))?;
     zone.from_local_datetime(&naive)
         .earliest()
         .map(|at| at.with_timezone(&Utc))
@@ -131,7 +136,10 @@ fn parse_time(raw: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
 }
 
 fn argument<'a>(arguments: &'a Value, name: &str) -> Option<&'a str> {
-    arguments[name].as_str().map(str::trim).filter(|v| !v.is_empty())
+    arguments[name]
+        .as_str()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 fn required<'a>(arguments: &'a Value, name: &str) -> Result<&'a str, String> {
@@ -183,7 +191,11 @@ async fn check_availability(
         .busy(organization, start, end)
         .await
         .map_err(|e| e.to_string())?;
-    let range = format!("between {} and {} ({zone})", local(start, zone), local(end, zone));
+    let range = format!(
+        "between {} and {} ({zone})",
+        local(start, zone),
+        local(end, zone)
+    );
     if busy.is_empty() {
         return Ok(format!("The calendar is free {range}."));
     }
@@ -205,11 +217,12 @@ async fn book_appointment(
 ) -> Result<String, String> {
     let summary = required(arguments, "summary")?;
     let start = parse_time(required(arguments, "start")?, zone)?;
-    let end = match (argument(arguments, "end"), arguments["duration_minutes"].as_i64()) {
+    let end = match (
+        argument(arguments, "end"),
+        arguments["duration_minutes"].as_i64(),
+    ) {
         (Some(end), _) => parse_time(end, zone)?,
-        (None, Some(minutes)) if (5..=480).contains(&minutes) => {
-            start + Duration::minutes(minutes)
-        }
+        (None, Some(minutes)) if (5..=480).contains(&minutes) => start + Duration::minutes(minutes),
         (None, Some(_)) => return Err("duration_minutes must be 5 to 480".into()),
         (None, None) => start + Duration::minutes(DEFAULT_APPOINTMENT_MINUTES),
     };

@@ -12,8 +12,8 @@ mod tests;
 
 pub use calendar::{CalendarContext, EVENTS_IN_PROMPT};
 pub use engine::{
-    CALENDAR_TOOLS, CallContext, ConversationEngine, ConversationError, ConversationState, EndReason,
-    MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink, keypad_text, wants_calendar,
+    CALENDAR_TOOLS, CallContext, ConversationEngine, ConversationError, ConversationState,
+    EndReason, MAX_CALLER_TURNS, MAX_TOOL_ROUNDS, Reply, TokenSink, keypad_text, wants_calendar,
 };
 pub use events::{ReplyEvent, ReplySink};
 pub use prompt::{PromptParts, local_time, system_prompt};

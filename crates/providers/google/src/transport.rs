@@ -108,10 +108,10 @@ impl Failure {
             Self::Connection(message) => {
                 CalendarProviderError::Unavailable(format!("Google: {message}"))
             }
-            Self::Timeout => CalendarProviderError::Unavailable("Google did not answer in time".into()),
-            Self::Malformed(message) => {
-                CalendarProviderError::Unexpected(anyhow::anyhow!(message))
+            Self::Timeout => {
+                CalendarProviderError::Unavailable("Google did not answer in time".into())
             }
+            Self::Malformed(message) => CalendarProviderError::Unexpected(anyhow::anyhow!(message)),
         }
     }
 }
