@@ -689,3 +689,33 @@ async fn the_calendar_call_route_places_a_calendar_aware_call() -> anyhow::Resul
     assert!(twilio.wait_for_dials(2, Duration::from_secs(10)).await);
     Ok(())
 }
+
+/// Without `FRONTEND_URL` there is no page to return to: the callback tells the outcome itself,
+/// with whatever Google's parameters said escaped.
+#[tokio::test]
+async fn without_a_frontend_the_callback_answers_a_page() -> anyhow::Result<()> {
+    let google = FakeGoogle::start().await?;
+    let app = TestApp::builder().with_google(&google).spawn().await?;
+    let token = app.signed_in_user().await?;
+    let state = param(&consent_url(&app, &token).await?, "state").unwrap_or_default();
+    let response = browser()?
+        .get(app.url("/google-calendar/callback"))
+        .query(&[("error", "<script>alert(1)</script>"), ("state", &state)])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await?;
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+
+    let code = google.consent();
+    let response = browser()?
+        .get(app.url("/google-calendar/callback"))
+        .query(&[("code", code.as_str()), ("state", &state)])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await?.contains("connected"));
+    assert_eq!(status(&app, &token).await?["status"], "connected");
+    Ok(())
+}

@@ -76,26 +76,52 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
-/// The frontend page with the outcome as query parameters.
+/// The frontend page with the outcome as query parameters; without `FRONTEND_URL` there is no
+/// page to go to, so a short page tells the outcome itself.
 fn frontend_redirect(settings: &Settings, outcome: &[(&str, &str)]) -> HttpResponse {
+    let Some(frontend) = &settings.frontend_url else {
+        return outcome_page(outcome);
+    };
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(outcome)
         .finish();
-    let location = match &settings.frontend_url {
-        Some(frontend) => {
-            let mut page: Url = frontend.clone();
-            let path = format!("{}{FRONTEND_PAGE}", page.path().trim_end_matches('/'));
-            page.set_path(&path);
-            page.set_query(Some(&query));
-            page.to_string()
-        }
-        // Without FRONTEND_URL the page is looked for on this server's own origin.
-        None => format!("{FRONTEND_PAGE}?{query}"),
-    };
+    let mut page: Url = frontend.clone();
+    let path = format!("{}{FRONTEND_PAGE}", page.path().trim_end_matches('/'));
+    page.set_path(&path);
+    page.set_query(Some(&query));
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
+        .insert_header((header::LOCATION, page.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
+}
+
+/// `text` safe to put in HTML.
+fn escape_html(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn outcome_page(outcome: &[(&str, &str)]) -> HttpResponse {
+    let message = outcome.iter().find(|(name, _)| *name == "message").map_or(
+        "Google Calendar is connected. You can close this window.",
+        |(_, m)| *m,
+    );
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>Google Calendar</title><p>{}</p>",
+        escape_html(message)
+    );
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
 }
 
 fn failed(settings: &Settings, message: &str) -> HttpResponse {
@@ -111,12 +137,13 @@ fn failed(settings: &Settings, message: &str) -> HttpResponse {
 /// Seed 003: where Google sends the browser after consent. Not authenticated (the browser
 /// arrives from Google): the signed `state` says whose consent it is. Always redirects to the
 /// frontend's `/scheduled-meetings`, with `success=true&connected=calendar` or
-/// `error=calendar_connection_failed&message=...`.
+/// `error=calendar_connection_failed&message=...` (without `FRONTEND_URL`, a page saying so).
 #[utoipa::path(
     tag = "calendar",
     params(CallbackQuery),
     responses(
         (status = 303, description = "To FRONTEND_URL/scheduled-meetings with the outcome"),
+        (status = 200, description = "Without FRONTEND_URL: a page telling the outcome", content_type = "text/html"),
     )
 )]
 #[get("/callback")]
