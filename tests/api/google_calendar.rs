@@ -328,8 +328,7 @@ fn bearer_of_last_list(google: &FakeGoogle) -> Option<String> {
     google
         .requests()
         .into_iter()
-        .filter(|r| r.path.ends_with("/events") && r.method == "GET")
-        .next_back()
+        .rfind(|r| r.path.ends_with("/events") && r.method == "GET")
         .and_then(|r| r.authorization)
 }
 

@@ -60,7 +60,7 @@ impl SeaOrmCalendarConnections {
             })
     }
 
-    fn from_row(&self, model: row::Model) -> Result<CalendarConnection, RepositoryError> {
+    fn connection_of(&self, model: row::Model) -> Result<CalendarConnection, RepositoryError> {
         let organization = OrganizationId::from_uuid(model.organization_id);
         let refresh_token = model
             .refresh_token_sealed
@@ -144,7 +144,7 @@ impl CalendarConnectionRepository for SeaOrmCalendarConnections {
             .one(self.db.connection())
             .await
             .map_err(unexpected)?
-            .map(|model| self.from_row(model))
+            .map(|model| self.connection_of(model))
             .transpose()
     }
 
