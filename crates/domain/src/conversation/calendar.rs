@@ -251,3 +251,57 @@ async fn book_appointment(
         local(end, zone)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn times_without_an_offset_are_read_in_the_organisations_zone() {
+        let paris: Tz = "Europe/Paris".parse().unwrap();
+        let expected = Utc.with_ymd_and_hms(2031, 3, 4, 14, 0, 0).single().unwrap();
+        assert_eq!(parse_time("2031-03-04T15:00", paris), Ok(expected));
+        assert_eq!(parse_time("2031-03-04 15:00:00", paris), Ok(expected));
+        assert_eq!(parse_time("2031-03-04T14:00:00Z", paris), Ok(expected));
+        assert_eq!(parse_time("2031-03-04T16:00:00+02:00", paris), Ok(expected));
+        assert!(parse_time("tomorrow at three", paris).is_err());
+        // 02:30 does not exist in Paris on the night clocks go forward.
+        assert!(parse_time("2031-03-30T02:30", paris).is_err());
+    }
+
+    #[test]
+    fn ranges_must_be_forward_and_bounded() {
+        let start = Utc.with_ymd_and_hms(2031, 3, 4, 14, 0, 0).single().unwrap();
+        assert!(check_range(start, start + Duration::hours(1)).is_ok());
+        assert!(check_range(start, start).is_err());
+        assert!(check_range(start, start + Duration::days(MAX_RANGE_DAYS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_prompt_lists_upcoming_events_in_local_time() {
+        let start = DateTime::parse_from_rfc3339("2031-03-04T14:00:00Z").unwrap();
+        let end = DateTime::parse_from_rfc3339("2031-03-04T15:00:00Z").unwrap();
+        let context = CalendarContext {
+            upcoming: vec![CalendarEvent {
+                id: "e1".into(),
+                summary: Some("Board review".into()),
+                description: None,
+                location: None,
+                start: EventTime::At(start),
+                end: EventTime::At(end),
+                attendees: Vec::new(),
+                html_link: None,
+            }],
+        };
+        let section = prompt_section(&context, "Europe/Paris");
+        assert!(
+            section.contains("- Tue 4 Mar 2031 15:00 to Tue 4 Mar 2031 16:00: Board review"),
+            "{section}"
+        );
+        assert!(prompt_section(&CalendarContext::default(), "UTC").contains("no upcoming"));
+    }
+}
