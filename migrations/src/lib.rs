@@ -15,6 +15,7 @@ mod m20261121_000008_phone_calls;
 mod m20261121_000009_call_analysis;
 mod m20261121_000010_scheduled_calls;
 mod m20261121_000011_twilio_transcripts;
+mod m20261121_000012_calendar;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_call_analysis::Migration),
             Box::new(m20261121_000010_scheduled_calls::Migration),
             Box::new(m20261121_000011_twilio_transcripts::Migration),
+            Box::new(m20261121_000012_calendar::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod calls;
 mod conversations;
 mod enhanced_transcripts;
 mod errors;
+mod google_calendar;
 mod health;
 mod knowledge;
 mod onboarding;

@@ -15,7 +15,7 @@ use switchboard_domain::call::CallError;
 use switchboard_domain::knowledge::KnowledgeError;
 use switchboard_domain::onboarding::OnboardingError;
 use switchboard_domain::phone_number::PhoneNumberError;
-use switchboard_domain::ports::{RepositoryError, TelephonyError};
+use switchboard_domain::ports::{CalendarError, RepositoryError, TelephonyError};
 use switchboard_domain::scenario::ScenarioError;
 use switchboard_domain::schedule::ScheduleError;
 use switchboard_domain::transcript::TranscriptError;
@@ -175,6 +175,25 @@ impl ResponseError for ApiError {
 impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
         Self::Unexpected(e.0)
+    }
+}
+
+impl From<CalendarError> for ApiError {
+    /// Not connected, and revoked, are 409: the organisation's state, not the request, is at
+    /// fault, and connecting again resolves it.
+    fn from(e: CalendarError) -> Self {
+        match e {
+            CalendarError::NotConnected | CalendarError::Disconnected => {
+                Self::Conflict(e.to_string())
+            }
+            CalendarError::Rejected(message) => {
+                Self::Unprocessable(format!("Google Calendar refused the request: {message}"))
+            }
+            CalendarError::Unavailable(message) => {
+                Self::ServiceUnavailable(format!("Google Calendar is unavailable: {message}"))
+            }
+            CalendarError::Unexpected(cause) => Self::Unexpected(cause),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Choosing provider adapters from the settings: the language model when `OPENAI_API_KEY` is
 //! set, the knowledge embedder `KNOWLEDGE_EMBEDDER` names, and the vector store (Pinecone when
-//! `PINECONE_API_KEY` and `PINECONE_INDEX_HOST` are both set, else the database).
+//! `PINECONE_API_KEY` and `PINECONE_INDEX_HOST` are both set, else the database), and Google
+//! Calendar when its OAuth client is configured.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +10,10 @@ use switchboard_deepgram::{DeepgramConfig, DeepgramStt};
 use switchboard_domain::agent::{SttProvider, VoiceProvider};
 use switchboard_domain::knowledge::{Embedder, VectorStore};
 use switchboard_domain::ports::{
-    LanguageModel, SpeechToText, Telephony, TextToSpeech, TranscriptSource,
+    CalendarProvider, LanguageModel, SpeechToText, Telephony, TextToSpeech, TranscriptSource,
 };
 use switchboard_elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
+use switchboard_google::{GoogleCalendar, GoogleConfig};
 use switchboard_local::LexicalEmbedder;
 use switchboard_openai::{
     ApiKey, EmbeddingConfig, OpenAiChat, OpenAiConfig, OpenAiEmbedder, OpenAiSpeech, OpenAiWhisper,
@@ -234,4 +236,37 @@ pub fn transcript_source(settings: &Settings) -> anyhow::Result<Option<Arc<dyn T
         )
     })?;
     Ok(Some(Arc::new(client)))
+}
+
+/// The settings Google Calendar needs, named in errors while one is missing.
+pub const GOOGLE_SETTINGS: &str = "GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and GOOGLE_REDIRECT_URI";
+
+/// Google Calendar, when `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET` and `GOOGLE_REDIRECT_URI` are
+/// all set.
+///
+/// # Errors
+/// When the settings cannot make a client.
+pub fn calendar(settings: &Settings) -> anyhow::Result<Option<Arc<dyn CalendarProvider>>> {
+    let google = &settings.google;
+    let (Some(client_id), Some(secret), Some(redirect_uri)) = (
+        &google.client_id,
+        &google.client_secret,
+        &google.redirect_uri,
+    ) else {
+        if google.client_id.is_some() || google.client_secret.is_some() {
+            warn!("Google Calendar is not enabled: set all of {GOOGLE_SETTINGS}");
+        }
+        return Ok(None);
+    };
+    let config = GoogleConfig::new(
+        client_id.clone(),
+        switchboard_google::ApiKey::new(secret.expose().to_owned()),
+        redirect_uri.clone(),
+        google.oauth_base_url.clone(),
+        google.token_url.clone(),
+        google.calendar_base_url.clone(),
+    );
+    let calendar = GoogleCalendar::new(config)
+        .map_err(|e| anyhow::anyhow!("GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET/GOOGLE_*_URL: {e}"))?;
+    Ok(Some(Arc::new(calendar)))
 }

@@ -13,6 +13,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::{AuthService, TokenPolicy};
+use switchboard_domain::calendar::CalendarService;
 use switchboard_domain::call::{
     AnalysisPolicy, AnalysisPorts, AnalysisService, CallLimits, CallPorts, CallService,
     LlmCallAnalyzer,
@@ -28,9 +29,9 @@ use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSetti
 use switchboard_domain::transcript::{TranscriptPorts, TranscriptService};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
-    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
-    SeaOrmTranscripts,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalendarConnections, SeaOrmCallAnalyses,
+    SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios,
+    SeaOrmSchedule, SeaOrmSessions, SeaOrmTranscripts, TokenSealer,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -46,7 +47,7 @@ use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
 use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::scheduler::{ScheduledDialer, Scheduler};
-use crate::security::{Argon2Hasher, JwtTokens, resolve_secret_key};
+use crate::security::{Argon2Hasher, JwtTokens, OAuthStates, resolve_secret_key};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::voice::live::LiveCalls;
@@ -212,12 +213,25 @@ impl Application {
             clock.clone(),
         );
         let model = providers::language_model(&settings)?;
-        let engine = ConversationEngine::new(
+        let calendar = providers::calendar(&settings)?.map(|provider| {
+            CalendarService::new(
+                provider,
+                Arc::new(SeaOrmCalendarConnections::new(
+                    database.clone(),
+                    TokenSealer::from_secret_key(secret.expose()),
+                )),
+                clock.clone(),
+            )
+        });
+        let mut engine = ConversationEngine::new(
             model.clone(),
             Arc::new(knowledge.clone()),
             Arc::new(HttpToolInvoker::new()?),
             clock.clone(),
         );
+        if let Some(calendar) = &calendar {
+            engine = engine.with_calendar(Arc::new(calendar.clone()));
+        }
         // Calls are analysed by the language model when one is configured, else offline.
         let analyzer: Arc<dyn CallAnalyzer> = match model {
             Some(model) => Arc::new(LlmCallAnalyzer::new(model)),
@@ -243,7 +257,7 @@ impl Application {
             source: providers::transcript_source(&settings)?,
             clock: clock.clone(),
         });
-        let calls = CallService::new(
+        let mut calls = CallService::new(
             CallPorts {
                 calls: call_repository,
                 agents: agent_repository.clone(),
@@ -257,6 +271,9 @@ impl Application {
             per_organization: settings.call_concurrency_per_org,
             inbound_reserved: settings.call_concurrency_inbound_reserved,
         });
+        if let Some(calendar) = &calendar {
+            calls = calls.with_calendar(Arc::new(calendar.clone()));
+        }
         let schedules = ScheduleService::new(
             SchedulePorts {
                 schedules: Arc::new(SeaOrmSchedule::new(database.clone())),
@@ -302,6 +319,8 @@ impl Application {
             live_calls: LiveCalls::default(),
             call_log_queue,
             events,
+            calendar,
+            oauth_states: OAuthStates::new(secret.expose()),
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use switchboard_domain::agent::AgentService;
 use switchboard_domain::auth::AuthService;
+use switchboard_domain::calendar::CalendarService;
 use switchboard_domain::call::CallService;
 use switchboard_domain::events::EventPublisher;
 use switchboard_domain::knowledge::KnowledgeService;
@@ -16,6 +17,7 @@ use switchboard_domain::transcript::TranscriptService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
+use crate::security::OAuthStates;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -48,6 +50,10 @@ pub struct AppState {
     pub call_log_queue: CallLogQueue,
     /// Where the domain's events are told (live feeds, webhooks).
     pub events: Arc<dyn EventPublisher>,
+    /// Organisations' calendars, when Google Calendar is configured.
+    pub calendar: Option<CalendarService>,
+    /// Signs the `state` of calendar consents.
+    pub oauth_states: OAuthStates,
 }
 
 impl std::fmt::Debug for AppState {

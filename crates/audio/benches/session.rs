@@ -213,6 +213,7 @@ impl Fixture {
                     customer_name: None,
                     phone_number: None,
                     started_at: chrono::DateTime::UNIX_EPOCH,
+                    calendar: None,
                 },
                 opening: Opening::Greet,
             },

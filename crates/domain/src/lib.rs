@@ -7,6 +7,7 @@
 pub mod account;
 pub mod agent;
 pub mod auth;
+pub mod calendar;
 pub mod call;
 pub mod conversation;
 pub mod events;

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod calendar_connections;
 mod call_analyses;
 mod calls;
 mod database;
@@ -15,6 +16,7 @@ mod paging;
 mod phone_numbers;
 mod scenarios;
 mod schedule;
+mod sealing;
 mod sessions;
 pub mod testing;
 mod transcripts;
@@ -22,6 +24,7 @@ mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
+pub use calendar_connections::SeaOrmCalendarConnections;
 pub use call_analyses::SeaOrmCallAnalyses;
 pub use calls::SeaOrmCalls;
 pub use database::{Backend, Database, StorageError};
@@ -30,6 +33,7 @@ pub use onboarding::SeaOrmOnboarding;
 pub use phone_numbers::SeaOrmPhoneNumbers;
 pub use scenarios::SeaOrmScenarios;
 pub use schedule::SeaOrmSchedule;
+pub use sealing::{SealError, TokenSealer};
 pub use sessions::SeaOrmSessions;
 pub use transcripts::SeaOrmTranscripts;
 pub use vector_store::SeaOrmVectorStore;

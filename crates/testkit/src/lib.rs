@@ -7,6 +7,7 @@ mod clock;
 mod contracts;
 mod deepgram;
 mod elevenlabs;
+mod google;
 mod http1;
 mod openai;
 mod pinecone;
@@ -28,6 +29,10 @@ pub use deepgram::{
 pub use elevenlabs::{
     ElevenLabsEndpoint, ElevenLabsRequest, FAKE_ELEVENLABS_KEY, FakeElevenLabs,
     fake_elevenlabs_audio,
+};
+pub use google::{
+    FAKE_GOOGLE_CLIENT_ID, FAKE_GOOGLE_CLIENT_SECRET, FAKE_GOOGLE_REDIRECT_URI, FakeEvent,
+    FakeGoogle, GoogleRequest,
 };
 pub use openai::{
     DEFAULT_TRANSCRIPT, EmbeddingReply, FAKE_OPENAI_KEY, FakeOpenAi, RecordedRequest, Reply,

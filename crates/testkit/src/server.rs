@@ -14,8 +14,8 @@ use switchboard_domain::ports::Clock;
 use switchboard_storage::testing::TestDatabase;
 
 use crate::{
-    FakeDeepgram, FakeElevenLabs, FakeOpenAi, FakePinecone, FakeTwilio, FakeTwilioIntelligence,
-    ManualClock,
+    FakeDeepgram, FakeElevenLabs, FakeGoogle, FakeOpenAi, FakePinecone, FakeTwilio,
+    FakeTwilioIntelligence, ManualClock,
 };
 
 /// Which database a test server uses.
@@ -128,6 +128,18 @@ impl TestAppBuilder {
             .env("TWILIO_AUTH_TOKEN", fake.auth_token())
             .env("TWILIO_BASE_URL", &fake.base_url())
             .env("TWILIO_PHONE_NUMBER", crate::FAKE_TWILIO_PHONE_NUMBER)
+    }
+
+    /// Points the Google settings at a fake: its OAuth client, the redirect URI registered for
+    /// it, and its token and Calendar endpoints.
+    #[must_use]
+    pub fn with_google(self, fake: &FakeGoogle) -> Self {
+        self.env("GOOGLE_CLIENT_ID", crate::FAKE_GOOGLE_CLIENT_ID)
+            .env("GOOGLE_CLIENT_SECRET", crate::FAKE_GOOGLE_CLIENT_SECRET)
+            .env("GOOGLE_REDIRECT_URI", crate::FAKE_GOOGLE_REDIRECT_URI)
+            .env("GOOGLE_OAUTH_BASE_URL", &fake.oauth_base_url())
+            .env("GOOGLE_TOKEN_URL", &fake.token_url())
+            .env("GOOGLE_CALENDAR_BASE_URL", &fake.calendar_base_url())
     }
 
     /// Runs the server on a clock the test moves.

@@ -40,7 +40,7 @@ const STATUS_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed
 pub struct Form(pub Vec<(String, String)>);
 
 impl Form {
-    fn parse(body: &[u8]) -> Self {
+    pub(crate) fn parse(body: &[u8]) -> Self {
         Self(
             url::form_urlencoded::parse(body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -3,6 +3,7 @@
 
 mod agents;
 mod auth;
+mod calendar;
 mod call_logs;
 pub(crate) mod calls;
 mod docs;
@@ -51,6 +52,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "transcripts", description = "Twilio Voice Intelligence transcripts stored in Twilio's format, and enhanced transcripts of every call"),
+        (name = "calendar", description = "Google Calendar: connecting it, its events; calls book in it"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -82,6 +84,14 @@ fn auth_routes(cfg: &mut ServiceConfig) {
         .service(auth::refresh)
         .service(auth::logout)
         .service(auth::me);
+}
+
+fn calendar_routes(cfg: &mut ServiceConfig) {
+    cfg.service(calendar::authorize)
+        .service(calendar::callback)
+        .service(calendar::events)
+        .service(calendar::status)
+        .service(calendar::disconnect);
 }
 
 fn scenario_routes(cfg: &mut ServiceConfig) {
@@ -211,6 +221,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(vapi::webhook)
             .service(vapi::function),
     );
+    cfg.service(scope::scope("/api/v1/google-calendar").configure(calendar_routes))
+        .service(scope::scope("/google-calendar").configure(calendar_routes));
     cfg.service(scope::scope("/api/v1/auth").configure(auth_routes))
         .service(scope::scope("/auth").configure(auth_routes))
         .service(scope::scope("/api/v1/users").service(auth::me))

@@ -156,6 +156,10 @@ pub struct MadeCall {
     pub message: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    /// Calendar calls: whether the call reads and books the organisation's calendar (false when
+    /// none is connected: the call is placed without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_connected: Option<bool>,
 }
 
 async fn make_call(
@@ -186,6 +190,7 @@ fn made(opened: Opened, status: &'static str) -> MadeCall {
         call_id: opened.call.id.to_string(),
         message: None,
         phone_number: None,
+        calendar_connected: None,
     }
 }
 
@@ -272,6 +277,9 @@ pub async fn make_custom_call(
 }
 
 /// Seed 003: calls `phone_number` to book an appointment (the built-in `appointment` scenario).
+/// With the organisation's calendar connected the call is calendar-aware: its agent knows the
+/// upcoming events and can check availability and book; without one the call is placed all the
+/// same, without calendar tools, and `calendar_connected` is false.
 #[utoipa::path(
     tag = "calls",
     security(("bearer" = [])),
@@ -291,9 +299,11 @@ pub async fn make_calendar_call(
 ) -> Result<web::Json<MadeCall>, ApiError> {
     let opened = make_call(&req, &state, &user, &path, "appointment").await?;
     let phone_number = opened.call.phone_number.clone();
+    let calendar_connected = opened.call.is_calendar_aware();
     let mut answer = made(opened, "success");
     answer.message = Some("Calendar call initiated");
     answer.phone_number = phone_number;
+    answer.calendar_connected = Some(calendar_connected);
     Ok(web::Json(answer))
 }
 

@@ -122,12 +122,21 @@ pub enum BuiltinTool {
     SearchKnowledgeBase,
     EndCall,
     TransferCall,
+    /// When the organisation's calendar is busy (needs a connected calendar).
+    CheckAvailability,
+    /// Books an event in the organisation's calendar (needs a connected calendar).
+    BookAppointment,
 }
 
 impl BuiltinTool {
     /// Every built-in tool's name.
-    pub const NAMES: &'static [&'static str] =
-        &["search_knowledge_base", "end_call", "transfer_call"];
+    pub const NAMES: &'static [&'static str] = &[
+        "search_knowledge_base",
+        "end_call",
+        "transfer_call",
+        "check_availability",
+        "book_appointment",
+    ];
 
     /// The tool's name as the model sees it.
     #[must_use]
@@ -136,7 +145,16 @@ impl BuiltinTool {
             Self::SearchKnowledgeBase => "search_knowledge_base",
             Self::EndCall => "end_call",
             Self::TransferCall => "transfer_call",
+            Self::CheckAvailability => "check_availability",
+            Self::BookAppointment => "book_appointment",
         }
+    }
+
+    /// Whether the tool works on the organisation's calendar, and so is offered only while one
+    /// is connected.
+    #[must_use]
+    pub const fn needs_calendar(self) -> bool {
+        matches!(self, Self::CheckAvailability | Self::BookAppointment)
     }
 
     /// Parses a built-in tool's name.
@@ -148,6 +166,8 @@ impl BuiltinTool {
             "search_knowledge_base" => Ok(Self::SearchKnowledgeBase),
             "end_call" => Ok(Self::EndCall),
             "transfer_call" => Ok(Self::TransferCall),
+            "check_availability" => Ok(Self::CheckAvailability),
+            "book_appointment" => Ok(Self::BookAppointment),
             other => Err(format!(
                 "unknown built-in tool {other:?}; use one of {}",
                 Self::NAMES.join(", ")

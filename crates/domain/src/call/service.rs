@@ -12,12 +12,15 @@ use super::model::{
     Speaker, TurnLatency,
 };
 use crate::agent::{AgentConfig, AgentError, AgentStatus};
-use crate::conversation::{CallContext, ConversationEngine, ConversationError, Reply};
+use crate::conversation::{
+    CalendarContext, CallContext, ConversationEngine, ConversationError, EVENTS_IN_PROMPT, Reply,
+    wants_calendar,
+};
 use crate::ids::{AgentId, CallId, OrganizationId, UserId};
 use crate::page::PageRequest;
 use crate::ports::{
-    AccountRepository, AgentRepository, CallRepository, Clock, LlmError, RepositoryError,
-    SaveCallOutcome, TelephonyError,
+    AccountRepository, AgentRepository, Calendar, CalendarError, CallRepository, Clock, LlmError,
+    RepositoryError, SaveCallOutcome, TelephonyError,
 };
 use crate::scenario::{ScenarioError, ScenarioService, ScenarioSettings, builtin_scenario};
 use crate::validation::ValidationErrors;
@@ -150,6 +153,9 @@ struct Snapshot {
     time_zone: String,
     agent: Option<AgentConfig>,
     scenario: Option<ScenarioSettings>,
+    /// The calendar as it was when a calendar-aware call started; absent on other calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calendar: Option<CalendarContext>,
 }
 
 /// The ports the call service works through.
@@ -168,6 +174,8 @@ pub struct CallService {
     scenarios: ScenarioService,
     engine: ConversationEngine,
     limits: super::phone::CallLimits,
+    /// The organisations' calendars, when a calendar provider is configured.
+    calendar: Option<Arc<dyn Calendar>>,
 }
 
 impl Call {
@@ -177,6 +185,13 @@ impl Call {
     /// `Unexpected` when the stored context is unreadable.
     pub fn conversation_context(&self) -> Result<CallContext, CallError> {
         context_of(self)
+    }
+
+    /// Whether the call was calendar-aware when it started (its conversation reads and books
+    /// the organisation's calendar).
+    #[must_use]
+    pub fn is_calendar_aware(&self) -> bool {
+        self.context.get("calendar").is_some_and(|c| !c.is_null())
     }
 }
 
@@ -194,6 +209,7 @@ pub(super) fn context_of(call: &Call) -> Result<CallContext, CallError> {
         customer_name: call.customer_name.clone(),
         phone_number: call.phone_number.clone(),
         started_at: call.started_at,
+        calendar: snapshot.calendar,
     })
 }
 
@@ -220,6 +236,40 @@ impl CallService {
             scenarios,
             engine,
             limits: super::phone::CallLimits::default(),
+            calendar: None,
+        }
+    }
+
+    /// The same service, making calls calendar-aware when their organisation has a calendar
+    /// connected and they would use it (see [`wants_calendar`]).
+    #[must_use]
+    pub fn with_calendar(mut self, calendar: Arc<dyn Calendar>) -> Self {
+        self.calendar = Some(calendar);
+        self
+    }
+
+    /// What a calendar-aware call knows of the calendar; `None` when the call would not use one,
+    /// none is connected, or it cannot be read now (the call starts without it).
+    async fn calendar_context(
+        &self,
+        organization: OrganizationId,
+        wanted: bool,
+    ) -> Option<CalendarContext> {
+        let calendar = self.calendar.as_ref().filter(|_| wanted)?;
+        match calendar
+            .upcoming_events(organization, EVENTS_IN_PROMPT)
+            .await
+        {
+            Ok(upcoming) => Some(CalendarContext { upcoming }),
+            Err(CalendarError::NotConnected | CalendarError::Disconnected) => None,
+            Err(error) => {
+                tracing::warn!(
+                    %error,
+                    organization.id = %organization,
+                    "the calendar could not be read; the call starts without it"
+                );
+                None
+            }
         }
     }
 
@@ -284,11 +334,13 @@ impl CallService {
             .find_organization(organization)
             .await?
             .ok_or_else(|| anyhow::anyhow!("organisation {organization} is missing"))?;
+        let wanted = wants_calendar(agent.as_ref().map(|a| &a.config), scenario.is_some());
         let snapshot = Snapshot {
             organization_name: org.name.clone(),
             time_zone: org.time_zone.clone(),
             agent: agent.as_ref().map(|a| a.config.clone()),
             scenario: scenario.clone(),
+            calendar: self.calendar_context(organization, wanted).await,
         };
         let now = self.ports.clock.now();
         let mut call = Call {
@@ -484,6 +536,7 @@ impl CallService {
             time_zone: org.time_zone,
             agent: agent.as_ref().map(|a| a.config.clone()),
             scenario: None,
+            calendar: None,
         };
         let finished = status.is_final();
         let call = Call {

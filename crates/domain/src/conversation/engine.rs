@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use super::calendar::{self, CalendarContext};
 use super::events::{ReplyEvent, ReplySink};
 use super::prompt::{PromptParts, system_prompt};
 use super::tools::{ToolInvoker, tool_specs};
@@ -18,7 +19,8 @@ use crate::ids::{AgentId, OrganizationId};
 use crate::knowledge::{KnowledgeSearch, SearchHit};
 use crate::phone_number::E164;
 use crate::ports::{
-    ChatEvent, ChatMessage, ChatRequest, ChatRole, Clock, LanguageModel, LlmError, ToolCall,
+    Calendar, ChatEvent, ChatMessage, ChatRequest, ChatRole, Clock, LanguageModel, LlmError,
+    ToolCall, ToolSpec,
 };
 use crate::scenario::ScenarioSettings;
 use crate::template::{TemplateVars, render};
@@ -44,9 +46,61 @@ pub struct CallContext {
     pub customer_name: Option<String>,
     pub phone_number: Option<String>,
     pub started_at: DateTime<Utc>,
+    /// Set when the call is calendar-aware: the organisation's calendar was connected when it
+    /// started, and the call offers calendar tools.
+    pub calendar: Option<CalendarContext>,
+}
+
+/// The built-in calendar tools, which scenario calls (no agent to configure tools) are offered
+/// while a calendar is connected.
+pub const CALENDAR_TOOLS: [BuiltinTool; 2] =
+    [BuiltinTool::CheckAvailability, BuiltinTool::BookAppointment];
+
+/// Whether a call with this agent (or, without one, a scenario) would use a connected calendar:
+/// the agent lists a calendar tool, or the call runs a scenario (which has no tool list of its
+/// own).
+#[must_use]
+pub fn wants_calendar(agent: Option<&AgentConfig>, has_scenario: bool) -> bool {
+    match agent {
+        Some(agent) => agent
+            .tools
+            .iter()
+            .any(|tool| matches!(tool, AgentTool::Builtin { name } if name.needs_calendar())),
+        None => has_scenario,
+    }
 }
 
 impl CallContext {
+    /// Whether the call would use a connected calendar: its agent lists a calendar tool, or it
+    /// runs a scenario (which has no tool list of its own).
+    #[must_use]
+    pub fn wants_calendar(&self) -> bool {
+        wants_calendar(self.agent.as_ref(), self.scenario.is_some())
+    }
+
+    /// The tools the model is offered: the agent's, without calendar tools unless the call is
+    /// calendar-aware; a calendar-aware scenario call is offered the calendar tools.
+    fn tool_specs(&self) -> Vec<ToolSpec> {
+        let calendar_aware = self.calendar.is_some();
+        let tools: Vec<AgentTool> = match &self.agent {
+            Some(agent) => agent
+                .tools
+                .iter()
+                .filter(|tool| {
+                    calendar_aware
+                        || !matches!(tool, AgentTool::Builtin { name } if name.needs_calendar())
+                })
+                .cloned()
+                .collect(),
+            None if calendar_aware => CALENDAR_TOOLS
+                .iter()
+                .map(|name| AgentTool::Builtin { name: *name })
+                .collect(),
+            None => Vec::new(),
+        };
+        tool_specs(&tools)
+    }
+
     fn vars(&self) -> TemplateVars {
         let mut vars = TemplateVars::new();
         vars.set("company", self.organization_name.clone());
@@ -161,6 +215,8 @@ pub struct ConversationEngine {
     knowledge: Arc<dyn KnowledgeSearch>,
     tools: Arc<dyn ToolInvoker>,
     clock: Arc<dyn Clock>,
+    /// The organisations' calendars, when a calendar provider is configured.
+    calendar: Option<Arc<dyn Calendar>>,
 }
 
 /// The setting that configures the language model, named in errors.
@@ -200,7 +256,15 @@ impl ConversationEngine {
             knowledge,
             tools,
             clock,
+            calendar: None,
         }
+    }
+
+    /// The same engine, booking calendar-aware calls' appointments through `calendar`.
+    #[must_use]
+    pub fn with_calendar(mut self, calendar: Arc<dyn Calendar>) -> Self {
+        self.calendar = Some(calendar);
+        self
     }
 
     /// Whether a language model is configured.
@@ -555,7 +619,7 @@ impl ConversationEngine {
     ) -> Result<String, ConversationError> {
         let model = self.model()?;
         let agent = context.agent.as_ref();
-        let system = system_prompt(&PromptParts {
+        let mut system = system_prompt(&PromptParts {
             agent_name: agent.map(|a| a.name.as_str()),
             agent_prompt: agent.map(|a| a.system_prompt.as_str()),
             scenario: context.scenario.as_ref(),
@@ -567,7 +631,10 @@ impl ConversationEngine {
             phone_number: context.phone_number.as_deref(),
             knowledge,
         });
-        let tools = agent.map(|a| tool_specs(&a.tools)).unwrap_or_default();
+        if let Some(calendar) = &context.calendar {
+            system.push_str(&calendar::prompt_section(calendar, &context.time_zone));
+        }
+        let tools = context.tool_specs();
         let mut text = String::new();
         for round in 0..=MAX_TOOL_ROUNDS {
             // The last round offers no tools, so the model has to answer in words.
@@ -691,6 +758,21 @@ impl ConversationEngine {
                 }
             }
             Ok(BuiltinTool::EndCall) => "The call will end after your goodbye.".to_owned(),
+            Ok(tool @ (BuiltinTool::CheckAvailability | BuiltinTool::BookAppointment)) => {
+                match (&self.calendar, &context.calendar) {
+                    (Some(calendar), Some(_)) => {
+                        calendar::run(
+                            calendar.as_ref(),
+                            context.organization_id,
+                            &context.time_zone,
+                            tool,
+                            arguments,
+                        )
+                        .await
+                    }
+                    _ => "error: no calendar is connected for this call".to_owned(),
+                }
+            }
             Ok(BuiltinTool::TransferCall) => {
                 match E164::parse(arguments["phone_number"].as_str().unwrap_or_default()) {
                     Ok(number) => format!("Transferring the caller to {number}."),

@@ -170,6 +170,7 @@ fn context(agent: AgentConfig) -> CallContext {
         customer_name: Some("John".into()),
         phone_number: None,
         started_at: Utc::now(),
+        calendar: None,
     }
 }
 

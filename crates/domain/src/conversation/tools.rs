@@ -52,6 +52,9 @@ pub fn tool_specs(tools: &[AgentTool]) -> Vec<ToolSpec> {
 
 fn builtin_spec(tool: BuiltinTool) -> ToolSpec {
     let (description, parameters) = match tool {
+        BuiltinTool::CheckAvailability | BuiltinTool::BookAppointment => {
+            super::calendar::spec(tool).unwrap_or_default()
+        }
         BuiltinTool::SearchKnowledgeBase => (
             "Search the company's knowledge base for facts to answer the caller. Use it before \
              answering questions about products, prices, policies or hours.",

@@ -3,6 +3,7 @@
 
 mod agents;
 mod analysis;
+mod calendar;
 mod clock;
 mod language_model;
 mod onboarding;
@@ -19,6 +20,11 @@ pub use agents::{
     SavePhoneNumberError, ScenarioRepository,
 };
 pub use analysis::{AnalysisClaim, AnalyzeError, CallAnalysisRepository, CallAnalyzer};
+pub use calendar::{
+    BusyPeriod, Calendar, CalendarConnection, CalendarConnectionRepository, CalendarError,
+    CalendarEvent, CalendarProvider, CalendarProviderError, ConnectionStatus, EventTime,
+    NewCalendarEvent, OAuthTokens,
+};
 pub use clock::{Clock, SystemClock};
 pub use language_model::{
     ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, FinishReason, LanguageModel,

@@ -1,6 +1,7 @@
 //! sea-orm entities, one module per table. They stay inside this crate.
 
 pub mod agent;
+pub mod calendar_connection;
 pub mod call;
 pub mod call_analysis;
 pub mod call_turn;

@@ -372,6 +372,7 @@ impl Setup {
             customer_name: None,
             phone_number: None,
             started_at: chrono::DateTime::UNIX_EPOCH,
+            calendar: None,
         };
         let started = Instant::now();
         let (inbound, inbound_rx) = mpsc::channel(8);
