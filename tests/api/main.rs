@@ -9,6 +9,7 @@ mod conversations;
 mod errors;
 mod health;
 mod knowledge;
+mod live_events;
 mod onboarding;
 mod openapi;
 mod outbound_calls;

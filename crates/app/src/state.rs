@@ -15,6 +15,7 @@ use switchboard_domain::schedule::ScheduleService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
+use crate::events::EventBus;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub call_log_queue: CallLogQueue,
     /// Where the domain's events are told (live feeds, webhooks).
     pub events: Arc<dyn EventPublisher>,
+    /// The live feeds' source: this instance's events and, with Redis, every instance's.
+    pub live_events: EventBus,
 }
 
 impl std::fmt::Debug for AppState {

@@ -8,6 +8,7 @@ pub(crate) mod calls;
 mod docs;
 mod health;
 pub mod knowledge;
+mod live;
 mod onboarding;
 pub(crate) mod outbound;
 mod phone_numbers;
@@ -47,6 +48,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "calls", description = "Calls: start, talk, end, read"),
         (name = "scheduled-calls", description = "Outbound calls placed later, alone or as campaigns, within calling windows, with retries"),
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
+        (name = "live", description = "Live feeds over WebSocket: the organisation's activity and one call's progress"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
@@ -180,6 +182,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(
         scope::scope("/ws")
+            .service(live::activity_feed)
+            .service(live::call_feed)
             .service(voice::voice_socket)
             .service(voice::voice_chat),
     );
