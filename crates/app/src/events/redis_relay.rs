@@ -137,14 +137,14 @@ impl Relay {
 
     /// Queues an event for the other instances, without waiting.
     pub fn forward(&self, event: Arc<Event>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(event) {
-            if !self.dropping.swap(true, Ordering::Relaxed) {
-                warn!(
-                    queue = QUEUE,
-                    "Redis is not taking live events fast enough; other instances' live feeds \
-                     miss the newest until it does"
-                );
-            }
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(event)
+            && !self.dropping.swap(true, Ordering::Relaxed)
+        {
+            warn!(
+                queue = QUEUE,
+                "Redis is not taking live events fast enough; other instances' live feeds \
+                 miss the newest until it does"
+            );
         }
     }
 }
