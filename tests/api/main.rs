@@ -11,6 +11,7 @@ mod errors;
 mod google_calendar;
 mod health;
 mod knowledge;
+mod live_events;
 mod onboarding;
 mod openapi;
 mod outbound_calls;

@@ -46,6 +46,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/sales/ws/voice-chat/{call_id}"),
     ("post", "/conversations/{session_id}/audio"),
     ("post", "/api/test/create-room"),
+    ("get", "/ws"),
+    ("get", "/ws/calls/{call_id}"),
     ("get", "/ws/voice/{call_id}"),
     ("get", "/ws/voice-chat/{call_id}"),
     ("post", "/telephony/twilio/voice"),

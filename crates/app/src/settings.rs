@@ -216,6 +216,8 @@ pub struct Settings {
     pub pinecone: PineconeSettings,
     pub vapi_secret: Option<Secret>,
     pub redis_url: Option<Url>,
+    /// The Redis pub/sub channel live events travel on between instances.
+    pub events_channel: String,
     pub rate_limits: RateLimitSettings,
     pub call_concurrency_per_org: u32,
     pub call_concurrency_inbound_reserved: u32,
@@ -676,6 +678,11 @@ impl Settings {
             },
             vapi_secret: r.secret("VAPI_SECRET"),
             redis_url: r.url("REDIS_URL")?,
+            events_channel: r
+                .get("EVENTS_CHANNEL")
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "switchboard:events".to_owned()),
             rate_limits: RateLimitSettings {
                 auth_per_min: r.parsed("RATE_LIMIT_AUTH_PER_MIN", 5, "a whole number")?,
                 calls_per_min: r.parsed("RATE_LIMIT_CALLS_PER_MIN", 2, "a whole number")?,

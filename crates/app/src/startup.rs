@@ -39,7 +39,8 @@ use utoipa_actix_web::AppExt as _;
 use crate::adapters::HttpToolInvoker;
 use crate::call_log_queue::CallLogWriter;
 use crate::error::{self, ApiError};
-use crate::events::EventSinks;
+use crate::events::redis_relay::RelayTasks;
+use crate::events::{EventBus, EventSinks};
 use crate::http::middleware;
 use crate::http::route_table::RouteTable;
 use crate::metrics::Metrics;
@@ -57,6 +58,8 @@ use crate::worker::Worker;
 
 /// How long in-flight requests may finish after SIGTERM/SIGINT.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
+/// How long start-up waits for the Redis subscription of live events before going on without.
+const REDIS_READY_WITHIN: Duration = Duration::from_secs(3);
 
 /// Adapters a test may replace.
 #[derive(Clone, Default)]
@@ -81,6 +84,8 @@ pub struct Application {
     call_logs: CallLogWriter,
     /// Started with the server, stopped after it.
     scheduler: Scheduler,
+    /// Relays live events to and from Redis, when configured; stopped after the server.
+    relay: Option<RelayTasks>,
 }
 
 impl std::fmt::Debug for Application {
@@ -186,8 +191,28 @@ impl Application {
             clock.clone(),
             policy,
         );
+        // Live feeds hear every instance's events through Redis when it is configured.
+        let (live_events, relay) = match &settings.redis_url {
+            Some(url) => {
+                let (bus, tasks) = EventBus::with_redis(
+                    url.as_str(),
+                    &settings.events_channel,
+                    REDIS_READY_WITHIN,
+                )
+                .await?;
+                if !tasks.is_subscribed() {
+                    tracing::warn!(
+                        "REDIS_URL: Redis did not answer; live feeds show this instance's events \
+                         until it does"
+                    );
+                }
+                (bus, Some(tasks))
+            }
+            None => (EventBus::in_process(), None),
+        };
         // Every sink the domain's events go to: live feeds and webhooks add theirs here.
-        let events: Arc<dyn EventPublisher> = Arc::new(EventSinks::new(Vec::new()));
+        let events: Arc<dyn EventPublisher> =
+            Arc::new(EventSinks::new(vec![Arc::new(live_events.clone())]));
         let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
         let documents = Arc::new(SeaOrmDocuments::new(database.clone()));
         let call_repository = Arc::new(SeaOrmCalls::new(database.clone()));
@@ -196,6 +221,7 @@ impl Application {
             documents.clone(),
             call_repository.clone(),
             clock.clone(),
+            events.clone(),
         );
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
@@ -243,6 +269,7 @@ impl Application {
                 calls: call_repository.clone(),
                 analyzer,
                 clock: clock.clone(),
+                events: events.clone(),
             },
             AnalysisPolicy {
                 max_attempts: settings.analysis.max_attempts,
@@ -263,6 +290,7 @@ impl Application {
                 agents: agent_repository.clone(),
                 accounts: accounts.clone(),
                 clock: clock.clone(),
+                events: events.clone(),
             },
             scenarios.clone(),
             engine,
@@ -321,6 +349,7 @@ impl Application {
             events,
             calendar,
             oauth_states: OAuthStates::new(secret.expose()),
+            live_events,
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(
@@ -377,6 +406,7 @@ impl Application {
             worker,
             call_logs,
             scheduler,
+            relay,
         })
     }
 
@@ -406,6 +436,7 @@ impl Application {
             worker,
             call_logs,
             scheduler,
+            relay,
             ..
         } = self;
         let scheduler = scheduler.start();
@@ -420,6 +451,8 @@ impl Application {
             worker.stop(grace).await;
         };
         tokio::join!(background, scheduler.stop(grace));
+        // Stopped last: the work finishing above still tells events.
+        drop(relay);
         served?;
         database.close().await?;
         Ok(())

@@ -18,6 +18,7 @@ use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
 use crate::security::OAuthStates;
+use crate::events::EventBus;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub calendar: Option<CalendarService>,
     /// Signs the `state` of calendar consents.
     pub oauth_states: OAuthStates,
+    /// The live feeds' source: this instance's events and, with Redis, every instance's.
+    pub live_events: EventBus,
 }
 
 impl std::fmt::Debug for AppState {

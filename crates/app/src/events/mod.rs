@@ -1,6 +1,12 @@
 //! Where the domain's events go: every sink the application was built with (live feeds, the
 //! webhook outbox), each taking the same event.
 
+pub mod bus;
+pub mod feeds;
+pub mod redis_relay;
+
+pub use bus::EventBus;
+
 use std::sync::Arc;
 
 use switchboard_domain::events::{Event, EventPublisher};

@@ -9,6 +9,7 @@ pub(crate) mod calls;
 mod docs;
 mod health;
 pub mod knowledge;
+mod live;
 mod onboarding;
 pub(crate) mod outbound;
 mod phone_numbers;
@@ -49,6 +50,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "calls", description = "Calls: start, talk, end, read"),
         (name = "scheduled-calls", description = "Outbound calls placed later, alone or as campaigns, within calling windows, with retries"),
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
+        (name = "live", description = "Live feeds over WebSocket: the organisation's activity and one call's progress"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "transcripts", description = "Twilio Voice Intelligence transcripts stored in Twilio's format, and enhanced transcripts of every call"),
@@ -192,6 +194,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(
         scope::scope("/ws")
+            .service(live::activity_feed)
+            .service(live::call_feed)
             .service(voice::voice_socket)
             .service(voice::voice_chat),
     );
