@@ -7,6 +7,7 @@
 pub mod account;
 pub mod agent;
 pub mod auth;
+pub mod backoff;
 pub mod call;
 pub mod conversation;
 pub mod events;
@@ -21,5 +22,6 @@ pub mod scenario;
 pub mod schedule;
 pub mod template;
 pub mod validation;
+pub mod webhook;
 
 pub use validation::{FieldError, ValidationErrors};

@@ -12,6 +12,7 @@ mod schedule;
 mod security;
 mod speech;
 mod telephony;
+mod webhooks;
 
 pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
@@ -35,3 +36,6 @@ pub use speech::{
     SttStream, TextToSpeech,
 };
 pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyError};
+pub use webhooks::{
+    DeliveryClaim, InsertWebhookError, SendOutcome, WebhookRepository, WebhookRequest, WebhookSender,
+};
