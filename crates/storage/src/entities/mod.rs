@@ -14,3 +14,5 @@ pub mod scenario;
 pub mod scheduled_call;
 pub mod session;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_subscription;
