@@ -12,6 +12,7 @@ use switchboard_domain::phone_number::PhoneNumberService;
 use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::ScheduleService;
+use switchboard_domain::webhook::WebhookService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub call_log_queue: CallLogQueue,
     /// Where the domain's events are told (live feeds, webhooks).
     pub events: Arc<dyn EventPublisher>,
+    /// Outbound webhook subscriptions and their delivery logs.
+    pub webhooks: WebhookService,
 }
 
 impl std::fmt::Debug for AppState {

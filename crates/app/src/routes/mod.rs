@@ -16,6 +16,7 @@ mod scheduled_calls;
 pub(crate) mod telephony;
 mod vapi;
 pub(crate) mod voice;
+mod webhooks;
 
 use serde::Serialize;
 use switchboard_domain::page::PageRequest;
@@ -49,6 +50,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
+        (name = "webhooks", description = "Signed deliveries of the organisation's events to its own URLs, with a delivery log"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -199,6 +201,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(scheduled_calls::cancel_scheduled_call),
     )
     .service(scheduled_calls::seed_schedule_call);
+    cfg.service(
+        scope::scope("/api/v1/webhooks")
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::get_webhook)
+            .service(webhooks::update_webhook)
+            .service(webhooks::delete_webhook)
+            .service(webhooks::rotate_webhook_secret)
+            .service(webhooks::test_webhook)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::retry_delivery),
+    );
     cfg.service(
         scope::scope("/api/v1/vapi")
             .service(vapi::webhook)

@@ -313,26 +313,18 @@ impl WebhookService {
         }
     }
 
-    /// Replaces the signing secret with a fresh one (or `secret`, when given); deliveries sent
-    /// from now on are signed with it.
+    /// Replaces the signing secret with a fresh one; deliveries sent from now on are signed
+    /// with it.
     ///
     /// # Errors
-    /// `NotFound`, or `Invalid` when a given secret is too weak.
+    /// `NotFound`.
     pub async fn rotate_secret(
         &self,
         organization: OrganizationId,
         id: WebhookId,
-        secret: Option<&str>,
     ) -> Result<WebhookSubscription, WebhookError> {
         let mut subscription = self.get(organization, id).await?;
-        subscription.secret = match secret {
-            Some(raw) => WebhookSecret::parse(raw).map_err(|message| {
-                let mut errors = ValidationErrors::new();
-                errors.add("secret", message);
-                WebhookError::Invalid(errors)
-            })?,
-            None => WebhookSecret::generate(),
-        };
+        subscription.secret = WebhookSecret::generate();
         subscription.updated_at = self.ports.clock.now();
         if !self.ports.webhooks.update(&subscription).await? {
             return Err(WebhookError::NotFound);
