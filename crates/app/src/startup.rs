@@ -220,6 +220,7 @@ impl Application {
             documents.clone(),
             call_repository.clone(),
             clock.clone(),
+            events.clone(),
         );
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
@@ -254,6 +255,7 @@ impl Application {
                 calls: call_repository.clone(),
                 analyzer,
                 clock: clock.clone(),
+                events: events.clone(),
             },
             AnalysisPolicy {
                 max_attempts: settings.analysis.max_attempts,
@@ -268,6 +270,7 @@ impl Application {
                 agents: agent_repository.clone(),
                 accounts: accounts.clone(),
                 clock: clock.clone(),
+                events: events.clone(),
             },
             scenarios.clone(),
             engine,

@@ -17,6 +17,7 @@ use switchboard_domain::call::{
     CallTarget,
 };
 use switchboard_domain::conversation::{ConversationEngine, ToolError, ToolInvoker};
+use switchboard_domain::events::NoEvents;
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
 use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
@@ -230,6 +231,7 @@ async fn world(db: &Database, limits: CallLimits) -> World {
             agents: agents.clone(),
             accounts: accounts.clone(),
             clock: clock.clone(),
+            events: Arc::new(NoEvents),
         },
         scenarios.clone(),
         engine,

@@ -1,6 +1,7 @@
 //! Agents: who answers a call, how they sound, think and listen, and what they may do.
 
 mod config;
+mod events;
 mod flow_check;
 mod input;
 mod service;
@@ -11,6 +12,7 @@ pub use config::{
     AgentStats, AgentStatus, AgentTool, BuiltinTool, HttpTool, LlmConfig, LlmProvider, SttConfig,
     SttProvider, VoiceConfig, VoiceProvider,
 };
+pub use events::{AgentChange, AgentView, agent_event};
 pub use input::{AgentInput, HttpToolInput, LlmInput, SttInput, ToolInput, VoiceInput};
 pub use service::{AgentError, AgentService};
 pub use turn_taking::{AgentTurnTaking, DEFAULT_BACKCHANNEL_WORDS, TurnTakingInput};

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use super::config::{AgentStats, AgentStatus};
+use super::events::{AgentChange, agent_event};
 use super::input::AgentInput;
 use super::{Agent, AgentConfig};
+use crate::events::EventPublisher;
 use crate::ids::{AgentId, OrganizationId};
 use crate::knowledge::{DocumentId, DocumentRepository};
 use crate::page::{PageRequest, Paged};
@@ -38,23 +40,31 @@ pub struct AgentService {
     documents: Arc<dyn DocumentRepository>,
     calls: Arc<dyn CallRepository>,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
 }
 
 impl AgentService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports; `events` is told every change (`agent.updated`).
     #[must_use]
     pub fn new(
         agents: Arc<dyn AgentRepository>,
         documents: Arc<dyn DocumentRepository>,
         calls: Arc<dyn CallRepository>,
         clock: Arc<dyn Clock>,
+        events: Arc<dyn EventPublisher>,
     ) -> Self {
         Self {
             agents,
             documents,
             calls,
             clock,
+            events,
         }
+    }
+
+    fn tell(&self, change: AgentChange, agent: &Agent) {
+        self.events
+            .publish(agent_event(change, agent, self.clock.now()));
     }
 
     /// Each agent's figures from its calls, in the order given; zeros for agents without calls.
@@ -103,6 +113,7 @@ impl AgentService {
             updated_at: now,
         };
         self.agents.insert(&agent).await?;
+        self.tell(AgentChange::Created, &agent);
         Ok(agent)
     }
 
@@ -155,6 +166,7 @@ impl AgentService {
         }
         agent.updated_at = self.clock.now();
         self.save(&agent).await?;
+        self.tell(AgentChange::Updated, &agent);
         Ok(agent)
     }
 
@@ -173,6 +185,12 @@ impl AgentService {
             agent.status = status;
             agent.updated_at = self.clock.now();
             self.save(&agent).await?;
+            let change = match status {
+                AgentStatus::Active => AgentChange::Resumed,
+                AgentStatus::Paused => AgentChange::Paused,
+                AgentStatus::Inactive => AgentChange::Deactivated,
+            };
+            self.tell(change, &agent);
         }
         Ok(agent)
     }
@@ -195,6 +213,7 @@ impl AgentService {
         };
         agent.updated_at = self.clock.now();
         self.save(&agent).await?;
+        self.tell(AgentChange::FlowChanged, &agent);
         Ok(agent)
     }
 
@@ -207,11 +226,12 @@ impl AgentService {
         organization: OrganizationId,
         id: AgentId,
     ) -> Result<(), AgentError> {
-        if self
-            .agents
-            .delete(organization, id, self.clock.now())
-            .await?
-        {
+        // Read first so the event can name the agent; the delete decides whether it happened.
+        let mut agent = self.get(organization, id).await?;
+        let now = self.clock.now();
+        if self.agents.delete(organization, id, now).await? {
+            agent.updated_at = now;
+            self.tell(AgentChange::Deleted, &agent);
             Ok(())
         } else {
             Err(AgentError::NotFound)

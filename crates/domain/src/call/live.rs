@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::events::tell_saved;
 use super::model::{Call, CallStatus, NewCallTurn};
 use super::service::{CallError, CallService, context_of};
 use crate::conversation::{CallContext, ConversationEngine, ConversationState};
+use crate::events::EventPublisher;
 use crate::ids::{CallId, OrganizationId};
 use crate::ports::{CallRepository, Clock, SaveCallOutcome};
 
@@ -23,6 +25,7 @@ pub struct LiveCall {
     engine: ConversationEngine,
     calls: Arc<dyn CallRepository>,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
 }
 
 impl std::fmt::Debug for LiveCall {
@@ -61,6 +64,7 @@ impl CallService {
             engine: self.engine().clone(),
             calls,
             clock: Arc::clone(&self.ports().clock),
+            events: Arc::clone(&self.ports().events),
         })
     }
 }
@@ -161,6 +165,13 @@ impl LiveCall {
             next.updated_at = self.clock.now();
             match self.calls.save(&next, expected, turns).await? {
                 SaveCallOutcome::Saved => {
+                    tell_saved(
+                        self.events.as_ref(),
+                        self.call.status,
+                        &next,
+                        turns,
+                        next.updated_at,
+                    );
                     self.call = next;
                     return Ok(());
                 }

@@ -2,6 +2,7 @@
 //! answers their turns through the conversation engine, and ends them; then their analysis.
 
 mod analysis;
+mod events;
 mod live;
 mod model;
 mod phone;
@@ -12,6 +13,7 @@ pub use analysis::{
     CallAnalysis, CallAnalysisState, Category, JobOutcome, LlmCallAnalyzer, MAX_SCHEMA_PROPERTIES,
     Resolution, Sentiment, check_extracted, empty_fields,
 };
+pub use events::{AnalyzedView, CallView, TurnView, analyzed_event, call_event, turn_event};
 pub use live::LiveCall;
 pub use model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,

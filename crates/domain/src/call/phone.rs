@@ -3,6 +3,7 @@
 //! following the provider's reports of its progress, which may arrive out of order and never move
 //! a call backwards.
 
+use super::events::tell_saved;
 use super::model::{Call, CallChannel, CallDirection, CallStatus};
 use super::service::{CallError, CallService, CallStart, Opened};
 use crate::conversation::ConversationState;
@@ -120,6 +121,7 @@ impl CallService {
         }
         let outcome = telephony.dial(&dial(&opened.call)).await;
         let call = &mut opened.call;
+        let was = call.status;
         let expected = call.version;
         call.version += 1;
         call.updated_at = self.ports().clock.now();
@@ -134,7 +136,7 @@ impl CallService {
             }
         };
         match self.ports().calls.save(call, expected, &[]).await? {
-            SaveCallOutcome::Saved => {}
+            SaveCallOutcome::Saved => tell_saved(self.events(), was, call, &[], call.updated_at),
             // The provider reported progress before the placement was written: keep theirs,
             // adding the provider's id.
             SaveCallOutcome::Conflict => {
@@ -178,11 +180,13 @@ impl CallService {
                 return Ok(call);
             }
             let now = self.ports().clock.now();
+            let was = call.status;
             let expected = call.version;
             call.version += 1;
             call.updated_at = now;
             call.finish(CallStatus::Failed, "interrupted", now);
             if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
+                tell_saved(self.events(), was, &call, &[], now);
                 return Ok(call);
             }
         }
@@ -236,6 +240,7 @@ impl CallService {
                 return Ok(Some(call));
             }
             let now = self.ports().clock.now();
+            let was = call.status;
             let expected = call.version;
             call.version += 1;
             call.updated_at = now;
@@ -257,6 +262,7 @@ impl CallService {
                 call.talk_secs = talk_secs;
             }
             if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
+                tell_saved(self.events(), was, &call, &[], now);
                 return Ok(Some(call));
             }
         }
@@ -286,11 +292,13 @@ impl CallService {
                 return Ok(Some(call));
             }
             let now = self.ports().clock.now();
+            let was = call.status;
             let expected = call.version;
             call.version += 1;
             call.updated_at = now;
             call.finish(CallStatus::Completed, reason, now);
             if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
+                tell_saved(self.events(), was, &call, &[], now);
                 return Ok(Some(call));
             }
         }

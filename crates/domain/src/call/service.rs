@@ -7,12 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::analysis::CallAnalysisState;
+use super::events::{call_event, tell_inserted, tell_saved};
 use super::model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,
 };
 use crate::agent::{AgentConfig, AgentError, AgentStatus};
 use crate::conversation::{CallContext, ConversationEngine, ConversationError, Reply};
+use crate::events::{EventKind, EventPublisher};
 use crate::ids::{AgentId, CallId, OrganizationId, UserId};
 use crate::page::PageRequest;
 use crate::ports::{
@@ -159,6 +161,8 @@ pub struct CallPorts {
     pub agents: Arc<dyn AgentRepository>,
     pub accounts: Arc<dyn AccountRepository>,
     pub clock: Arc<dyn Clock>,
+    /// Told every call's start, status changes, transcript lines and end.
+    pub events: Arc<dyn EventPublisher>,
 }
 
 /// Calls of an organisation.
@@ -236,6 +240,10 @@ impl CallService {
 
     pub(super) fn ports(&self) -> &CallPorts {
         &self.ports
+    }
+
+    pub(super) fn events(&self) -> &dyn EventPublisher {
+        self.ports.events.as_ref()
     }
 
     pub(super) fn engine(&self) -> &ConversationEngine {
@@ -344,6 +352,7 @@ impl CallService {
                     .into_iter()
                     .collect();
                 self.ports.calls.insert(&call, &turns).await?;
+                tell_inserted(self.events(), &call, &turns, at);
                 Ok(Opened {
                     call,
                     first_message: opening.text,
@@ -351,12 +360,10 @@ impl CallService {
             }
             Err(ConversationError::Model(e)) => {
                 // A call that could not even start is still a call the organisation made.
-                call.finish(
-                    CallStatus::Failed,
-                    "model_unavailable",
-                    self.ports.clock.now(),
-                );
+                let at = self.ports.clock.now();
+                call.finish(CallStatus::Failed, "model_unavailable", at);
                 self.ports.calls.insert(&call, &[]).await?;
+                tell_inserted(self.events(), &call, &[], at);
                 Err(CallError::ModelFailed(e))
             }
             Err(e) => Err(e.into()),
@@ -539,6 +546,14 @@ impl CallService {
             }
             return Err(error.into());
         }
+        // A logged call happened elsewhere: its lines are not live. An ended one is told once,
+        // as ended; one still going is told as started, and ends like any other.
+        let kind = if finished {
+            EventKind::CallEnded
+        } else {
+            EventKind::CallStarted
+        };
+        self.events().publish(call_event(kind, &call, now));
         let stored = self.ports.calls.turns(call.id).await?;
         Ok((call, stored))
     }
@@ -682,6 +697,7 @@ impl CallService {
             at: asked_at,
             latency: None,
         }];
+        let was = call.status;
         let expected = call.version;
         call.version += 1;
         call.updated_at = answered_at;
@@ -703,7 +719,7 @@ impl CallService {
                 if let Some(reason) = &reply.end_reason {
                     call.finish(CallStatus::Completed, reason.as_str(), answered_at);
                 }
-                self.save(&call, expected, &turns).await?;
+                self.save(was, &call, expected, &turns).await?;
                 Ok(TurnAnswer {
                     call,
                     reply,
@@ -711,21 +727,27 @@ impl CallService {
                 })
             }
             Err(e @ (ConversationError::Model(_) | ConversationError::NotConfigured { .. })) => {
-                self.save(&call, expected, &turns).await?;
+                self.save(was, &call, expected, &turns).await?;
                 Err(e.into())
             }
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Writes the call over the version `expected` (stored with status `was`) and tells what
+    /// the write changed.
     async fn save(
         &self,
+        was: CallStatus,
         call: &Call,
         expected: i64,
         turns: &[NewCallTurn],
     ) -> Result<(), CallError> {
         match self.ports.calls.save(call, expected, turns).await? {
-            SaveCallOutcome::Saved => Ok(()),
+            SaveCallOutcome::Saved => {
+                tell_saved(self.events(), was, call, turns, call.updated_at);
+                Ok(())
+            }
             SaveCallOutcome::Conflict => Err(CallError::Busy),
         }
     }
@@ -745,11 +767,12 @@ impl CallService {
             return Ok(call);
         }
         let now = self.ports.clock.now();
+        let was = call.status;
         let expected = call.version;
         call.version += 1;
         call.updated_at = now;
         call.finish(CallStatus::Completed, "ended_by_client", now);
-        self.save(&call, expected, &[]).await?;
+        self.save(was, &call, expected, &[]).await?;
         Ok(call)
     }
 

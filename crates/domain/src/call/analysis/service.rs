@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::model::{AnalysisRequest, CallAnalysis};
-use crate::call::Speaker;
+use crate::call::{Speaker, analyzed_event};
+use crate::events::EventPublisher;
+use crate::ids::OrganizationId;
 use crate::ports::{
     AnalysisClaim, CallAnalysisRepository, CallAnalyzer, CallRepository, Clock, RepositoryError,
 };
@@ -66,6 +68,8 @@ pub struct AnalysisPorts {
     pub calls: Arc<dyn CallRepository>,
     pub analyzer: Arc<dyn CallAnalyzer>,
     pub clock: Arc<dyn Clock>,
+    /// Told every completed analysis (`call.analyzed`).
+    pub events: Arc<dyn EventPublisher>,
 }
 
 /// Post-call analysis.
@@ -139,7 +143,7 @@ impl AnalysisService {
     #[tracing::instrument(skip_all, fields(call.id = %claim.call_id, analysis.attempt = claim.attempt))]
     async fn run(&self, claim: &AnalysisClaim) -> JobOutcome {
         let outcome = match self.analyse(claim).await {
-            Ok(analysis) => {
+            Ok((organization, analysis)) => {
                 let now = self.ports.clock.now();
                 match self.ports.jobs.complete(claim, &analysis, now).await {
                     Ok(true) => {
@@ -148,6 +152,13 @@ impl AnalysisService {
                             analysis.sentiment = analysis.sentiment.as_str(),
                             "call analysed"
                         );
+                        // Only the worker whose claim held stored it: told once.
+                        self.ports.events.publish(analyzed_event(
+                            organization,
+                            claim.call_id,
+                            &analysis,
+                            now,
+                        ));
                         Ok(JobOutcome::Completed)
                     }
                     Ok(false) => Ok(JobOutcome::Lost),
@@ -193,7 +204,11 @@ impl AnalysisService {
         }
     }
 
-    async fn analyse(&self, claim: &AnalysisClaim) -> Result<CallAnalysis, Problem> {
+    /// The analysis of the claimed call, and the call's organisation.
+    async fn analyse(
+        &self,
+        claim: &AnalysisClaim,
+    ) -> Result<(OrganizationId, CallAnalysis), Problem> {
         let call = self
             .ports
             .calls
@@ -216,7 +231,10 @@ impl AnalysisService {
         };
         if !transcript.iter().any(|t| t.speaker == Speaker::Customer) {
             // Nobody called in earnest: there is nothing for a model to read.
-            return Ok(CallAnalysis::of_silence(schema.as_ref()));
+            return Ok((
+                call.organization_id,
+                CallAnalysis::of_silence(schema.as_ref()),
+            ));
         }
         let request = AnalysisRequest {
             call_id: call.id,
@@ -229,6 +247,7 @@ impl AnalysisService {
             .analyzer
             .analyze(&request)
             .await
+            .map(|analysis| (call.organization_id, analysis))
             .map_err(|e| Problem::Analysis(e.to_string()))
     }
 }
