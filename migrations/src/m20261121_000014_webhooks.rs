@@ -7,8 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::columns::{
-    index, nullable_timestamp, references, timestamp, unique_index, uuid_key,
-    uuid_ref,
+    index, nullable_timestamp, references, timestamp, unique_index, uuid_key, uuid_ref,
 };
 
 #[derive(DeriveMigrationName)]
@@ -68,14 +67,22 @@ impl MigrationTrait for Migration {
                     .col(uuid_key(WebhookSubscriptions::Id))
                     .col(uuid_ref(WebhookSubscriptions::OrganizationId))
                     .col(ColumnDef::new(WebhookSubscriptions::Url).text().not_null())
-                    .col(ColumnDef::new(WebhookSubscriptions::Description).text().null())
+                    .col(
+                        ColumnDef::new(WebhookSubscriptions::Description)
+                            .text()
+                            .null(),
+                    )
                     // The event type names, as a JSON array.
                     .col(
                         ColumnDef::new(WebhookSubscriptions::Events)
                             .json_binary()
                             .not_null(),
                     )
-                    .col(ColumnDef::new(WebhookSubscriptions::Secret).text().not_null())
+                    .col(
+                        ColumnDef::new(WebhookSubscriptions::Secret)
+                            .text()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(WebhookSubscriptions::Enabled)
                             .boolean()
@@ -91,7 +98,10 @@ impl MigrationTrait for Migration {
                     .col(timestamp(WebhookSubscriptions::CreatedAt))
                     .col(timestamp(WebhookSubscriptions::UpdatedAt))
                     .foreign_key(&mut references(
-                        (WebhookSubscriptions::Table, WebhookSubscriptions::OrganizationId),
+                        (
+                            WebhookSubscriptions::Table,
+                            WebhookSubscriptions::OrganizationId,
+                        ),
                         (Organizations::Table, Organizations::Id),
                         ForeignKeyAction::Cascade,
                     ))
@@ -102,7 +112,10 @@ impl MigrationTrait for Migration {
             .create_index(index(
                 "ix_webhook_subscriptions_organization",
                 WebhookSubscriptions::Table,
-                [WebhookSubscriptions::OrganizationId, WebhookSubscriptions::CreatedAt],
+                [
+                    WebhookSubscriptions::OrganizationId,
+                    WebhookSubscriptions::CreatedAt,
+                ],
             ))
             .await?;
         manager
@@ -124,7 +137,11 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     // pending, delivering, delivered or failed.
-                    .col(ColumnDef::new(WebhookDeliveries::Status).string().not_null())
+                    .col(
+                        ColumnDef::new(WebhookDeliveries::Status)
+                            .string()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(WebhookDeliveries::Attempts)
                             .integer()
@@ -161,7 +178,10 @@ impl MigrationTrait for Migration {
             .create_index(unique_index(
                 "ux_webhook_deliveries_subscription_event",
                 WebhookDeliveries::Table,
-                [WebhookDeliveries::SubscriptionId, WebhookDeliveries::EventId],
+                [
+                    WebhookDeliveries::SubscriptionId,
+                    WebhookDeliveries::EventId,
+                ],
             ))
             .await?;
         for (name, columns) in [
@@ -173,7 +193,10 @@ impl MigrationTrait for Migration {
             // The delivery log, newest first.
             (
                 "ix_webhook_deliveries_subscription_created",
-                vec![WebhookDeliveries::SubscriptionId, WebhookDeliveries::CreatedAt],
+                vec![
+                    WebhookDeliveries::SubscriptionId,
+                    WebhookDeliveries::CreatedAt,
+                ],
             ),
         ] {
             manager

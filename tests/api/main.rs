@@ -21,3 +21,4 @@ mod scheduled_calls;
 mod support;
 mod vapi;
 mod web_calls;
+mod webhooks;

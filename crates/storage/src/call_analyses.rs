@@ -18,8 +18,8 @@ use switchboard_domain::call::{
 use switchboard_domain::ids::{CallId, OrganizationId};
 use switchboard_domain::ports::{AnalysisClaim, CallAnalysisRepository, RepositoryError};
 
-use crate::accounts::unexpected;
 use crate::Database;
+use crate::accounts::unexpected;
 use crate::entities::call_analysis::{self, Column};
 use crate::job_queue::{self, ClaimColumns, chrono_of, clipped, no_token};
 
@@ -263,12 +263,12 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         let token = uuid::Uuid::new_v4();
         let lease_until = now + chrono_of(lease);
         let due = call_analysis::Entity::find()
-                .select_only()
-                .column(Column::CallId)
-                .column(Column::Attempts)
-                .filter(Column::Status.is_in([PENDING, RUNNING]))
-                .filter(Column::DueAt.lte(now))
-                .filter(Column::Attempts.lt(max_attempts))
+            .select_only()
+            .column(Column::CallId)
+            .column(Column::Attempts)
+            .filter(Column::Status.is_in([PENDING, RUNNING]))
+            .filter(Column::DueAt.lte(now))
+            .filter(Column::Attempts.lt(max_attempts))
             .order_by_asc(Column::DueAt)
             .limit(u64::from(limit));
         let claims = job_queue::claim_rows(&self.db, due, |id, attempts| {

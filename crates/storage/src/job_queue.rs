@@ -62,11 +62,8 @@ where
             Ok(claimed)
         }
         Backend::Sqlite => {
-            let rows: Vec<(uuid::Uuid, i32)> = due
-                .into_tuple()
-                .all(connection)
-                .await
-                .map_err(unexpected)?;
+            let rows: Vec<(uuid::Uuid, i32)> =
+                due.into_tuple().all(connection).await.map_err(unexpected)?;
             claim_each(connection, rows, &claim).await
         }
     }

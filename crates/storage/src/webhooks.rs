@@ -16,8 +16,8 @@ use switchboard_domain::ports::{
     DeliveryClaim, InsertWebhookError, RepositoryError, WebhookRepository,
 };
 use switchboard_domain::webhook::{
-    AttemptRecord, DeliveryStatus, WebhookDelivery, WebhookSecret, WebhookSubscription,
-    WebhookUrl, parse_event_kinds,
+    AttemptRecord, DeliveryStatus, WebhookDelivery, WebhookSecret, WebhookSubscription, WebhookUrl,
+    parse_event_kinds,
 };
 
 use crate::Database;
@@ -207,9 +207,7 @@ impl WebhookRepository for SeaOrmWebhooks {
             .await
             .map_err(failed)?;
         let existing = webhook_subscription::Entity::find()
-            .filter(
-                SubscriptionColumn::OrganizationId.eq(subscription.organization_id.as_uuid()),
-            )
+            .filter(SubscriptionColumn::OrganizationId.eq(subscription.organization_id.as_uuid()))
             .count(&txn)
             .await
             .map_err(failed)?;

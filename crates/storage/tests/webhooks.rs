@@ -121,9 +121,7 @@ fn attempt(status: Option<u16>, error: Option<&str>) -> AttemptRecord {
     }
 }
 
-async fn subscriptions_round_trip_scoped_to_their_organisation(
-    db: Database,
-) -> anyhow::Result<()> {
+async fn subscriptions_round_trip_scoped_to_their_organisation(db: Database) -> anyhow::Result<()> {
     let webhooks = SeaOrmWebhooks::new(db.clone());
     let mine = tenant(&db).await;
     let theirs = tenant(&db).await;
@@ -132,7 +130,10 @@ async fn subscriptions_round_trip_scoped_to_their_organisation(
     assert_eq!(webhooks.find(theirs, stored.id).await?, None);
     let page = webhooks.list(mine, PageRequest::default()).await?;
     assert_eq!((page.total, page.items), (1, vec![stored.clone()]));
-    assert_eq!(webhooks.list(theirs, PageRequest::default()).await?.total, 0);
+    assert_eq!(
+        webhooks.list(theirs, PageRequest::default()).await?.total,
+        0
+    );
 
     stored.events = vec![EventKind::TranscriptTurn];
     stored.description = None;
@@ -141,7 +142,10 @@ async fn subscriptions_round_trip_scoped_to_their_organisation(
     assert_eq!(webhooks.find(mine, stored.id).await?, Some(stored.clone()));
     let mut foreign = stored.clone();
     foreign.organization_id = theirs;
-    assert!(!webhooks.update(&foreign).await?, "another organisation's update");
+    assert!(
+        !webhooks.update(&foreign).await?,
+        "another organisation's update"
+    );
 
     assert_eq!(webhooks.enabled(mine).await?.len(), 1);
     assert!(webhooks.disable(stored.id, "gone", now()).await?);
@@ -187,7 +191,10 @@ async fn subscriptions_stop_at_the_limit_even_when_racing(db: Database) -> anyho
     assert_eq!(added, 5);
     let webhooks = SeaOrmWebhooks::new(db.clone());
     assert_eq!(
-        webhooks.list(organization, PageRequest::default()).await?.total,
+        webhooks
+            .list(organization, PageRequest::default())
+            .await?
+            .total,
         5
     );
     Ok(())
@@ -242,7 +249,11 @@ async fn deliveries_are_claimed_retried_delivered_and_logged(db: Database) -> an
     let retry_at = at + chrono::Duration::seconds(30);
     assert!(
         webhooks
-            .retry_later(claim, &attempt(Some(503), Some("the receiver answered 503")), retry_at)
+            .retry_later(
+                claim,
+                &attempt(Some(503), Some("the receiver answered 503")),
+                retry_at
+            )
             .await?
     );
     assert!(
@@ -257,11 +268,18 @@ async fn deliveries_are_claimed_retried_delivered_and_logged(db: Database) -> an
     assert_eq!(logged.last_status_code, Some(503));
     assert_eq!(logged.last_duration_ms, Some(12));
     assert_eq!(logged.next_attempt_at, retry_at);
-    assert!(webhooks.claim_due(at, LEASE, 5, 10).await?.is_empty(), "not due yet");
+    assert!(
+        webhooks.claim_due(at, LEASE, 5, 10).await?.is_empty(),
+        "not due yet"
+    );
 
     let claims = webhooks.claim_due(retry_at, LEASE, 5, 10).await?;
     assert_eq!(claims[0].delivery.attempts, 2);
-    assert!(webhooks.delivered(&claims[0], &attempt(Some(204), None)).await?);
+    assert!(
+        webhooks
+            .delivered(&claims[0], &attempt(Some(204), None))
+            .await?
+    );
     let log = webhooks
         .deliveries(
             organization,
@@ -323,7 +341,11 @@ async fn deliveries_fail_after_their_last_attempt_and_wait_while_disabled(
         claims.iter().map(|c| c.delivery.id).collect::<Vec<_>>(),
         [waiting.id]
     );
-    assert!(webhooks.failed(&claims[0], &attempt(Some(410), Some("gone"))).await?);
+    assert!(
+        webhooks
+            .failed(&claims[0], &attempt(Some(410), Some("gone")))
+            .await?
+    );
     let log = webhooks
         .deliveries(
             organization,
@@ -390,9 +412,15 @@ async fn redelivery_starts_over_unless_in_flight(db: Database) -> anyhow::Result
         None,
         "not while it is being sent"
     );
-    assert!(webhooks.failed(&claims[0], &attempt(None, Some("refused"))).await?);
+    assert!(
+        webhooks
+            .failed(&claims[0], &attempt(None, Some("refused")))
+            .await?
+    );
     assert_eq!(
-        webhooks.redeliver(other, subscription.id, queued.id, at).await?,
+        webhooks
+            .redeliver(other, subscription.id, queued.id, at)
+            .await?,
         None,
         "not another organisation's"
     );

@@ -150,10 +150,24 @@ impl WebhookReceiver {
 
     /// Waits until at least `count` requests have arrived; `false` if `within` passed first.
     pub async fn wait_for(&self, count: usize, within: Duration) -> bool {
-        let mut arrivals = self.shared.count.subscribe();
-        tokio::time::timeout(within, arrivals.wait_for(|n| *n >= count))
+        self.wait_until(|received| received.len() >= count, within)
             .await
-            .is_ok_and(|waited| waited.is_ok())
+    }
+
+    /// Waits until the requests so far satisfy `done` (checked at every arrival); `false` if
+    /// `within` passed first.
+    pub async fn wait_until(
+        &self,
+        done: impl Fn(&[ReceivedWebhook]) -> bool,
+        within: Duration,
+    ) -> bool {
+        let mut arrivals = self.shared.count.subscribe();
+        let waited = tokio::time::timeout(
+            within,
+            arrivals.wait_for(|_| done(&lock(&self.shared.script).received)),
+        )
+        .await;
+        waited.is_ok_and(|arrived| arrived.is_ok())
     }
 }
 
@@ -206,5 +220,11 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             200
         }
     };
-    let _ = write_response(&mut writer, status, &[("content-type", "text/plain")], b"ok").await;
+    let _ = write_response(
+        &mut writer,
+        status,
+        &[("content-type", "text/plain")],
+        b"ok",
+    )
+    .await;
 }

@@ -43,7 +43,9 @@ impl WebhookWorker {
         if let Some(mut task) = self.task.take()
             && tokio::time::timeout(grace, &mut task).await.is_err()
         {
-            warn!("webhook deliveries were still in flight at shutdown; they resume after their lease");
+            warn!(
+                "webhook deliveries were still in flight at shutdown; they resume after their lease"
+            );
             task.abort();
         }
     }

@@ -37,5 +37,6 @@ pub use speech::{
 };
 pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyError};
 pub use webhooks::{
-    DeliveryClaim, InsertWebhookError, SendOutcome, WebhookRepository, WebhookRequest, WebhookSender,
+    DeliveryClaim, InsertWebhookError, SendOutcome, WebhookRepository, WebhookRequest,
+    WebhookSender,
 };

@@ -160,7 +160,9 @@ pub fn parse_event_kinds(raw: &[String]) -> Result<Vec<EventKind>, String> {
 pub fn parse_description(raw: &str) -> Result<Option<String>, String> {
     let trimmed = raw.trim();
     if trimmed.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(format!("must be at most {MAX_DESCRIPTION_CHARS} characters"));
+        return Err(format!(
+            "must be at most {MAX_DESCRIPTION_CHARS} characters"
+        ));
     }
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
 }
@@ -231,9 +233,7 @@ impl DeliveryStatus {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw.trim())
-            .ok_or_else(|| {
-                format!("{raw:?} is not one of pending, delivering, delivered, failed")
-            })
+            .ok_or_else(|| format!("{raw:?} is not one of pending, delivering, delivered, failed"))
     }
 }
 

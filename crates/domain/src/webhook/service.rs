@@ -289,7 +289,10 @@ impl WebhookService {
         }
         if subscription.enabled && !was_enabled {
             let resumed = self.ports.webhooks.resume_pending(id, now).await?;
-            info!(webhook.deliveries_resumed = resumed, "webhook enabled again");
+            info!(
+                webhook.deliveries_resumed = resumed,
+                "webhook enabled again"
+            );
         }
         self.forget(organization);
         Ok(subscription)
@@ -501,10 +504,7 @@ impl WebhookService {
                     }
                     SendOutcome::TimedOut => (
                         None,
-                        format!(
-                            "no answer within {} ms",
-                            self.policy.timeout.as_millis()
-                        ),
+                        format!("no answer within {} ms", self.policy.timeout.as_millis()),
                     ),
                     SendOutcome::Unreachable(why) => (None, why),
                 };
@@ -552,7 +552,10 @@ impl WebhookService {
                     signing::EVENT_ID_HEADER,
                     claim.delivery.event_id.to_string(),
                 ),
-                (signing::EVENT_TYPE_HEADER, claim.delivery.event_type.clone()),
+                (
+                    signing::EVENT_TYPE_HEADER,
+                    claim.delivery.event_type.clone(),
+                ),
                 (signing::DELIVERY_ID_HEADER, claim.delivery.id.to_string()),
             ],
             body,
