@@ -25,3 +25,4 @@ mod support;
 mod twilio_transcripts;
 mod vapi;
 mod web_calls;
+mod webhooks;

@@ -159,6 +159,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/scheduled-calls"),
     ("get", "/api/v1/scheduled-calls/{scheduled_call_id}"),
     ("delete", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{webhook_id}"),
+    ("patch", "/api/v1/webhooks/{webhook_id}"),
+    ("delete", "/api/v1/webhooks/{webhook_id}"),
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"),
+    ("post", "/api/v1/webhooks/{webhook_id}/test"),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
+    (
+        "post",
+        "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+    ),
 ];
 
 fn collect_refs(value: &Value, refs: &mut BTreeSet<String>) {

@@ -19,6 +19,7 @@ use switchboard_domain::ports::{CalendarError, RepositoryError, TelephonyError};
 use switchboard_domain::scenario::ScenarioError;
 use switchboard_domain::schedule::ScheduleError;
 use switchboard_domain::transcript::TranscriptError;
+use switchboard_domain::webhook::WebhookError;
 use utoipa::ToSchema;
 
 /// The body of every error answer.
@@ -251,6 +252,21 @@ impl From<CallError> for ApiError {
                 TelephonyError::Unexpected(cause) => Self::Unexpected(cause),
             },
             CallError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotFound | WebhookError::DeliveryNotFound => {
+                Self::NotFound(e.to_string())
+            }
+            WebhookError::Invalid(errors) => Self::Invalid(errors),
+            WebhookError::LimitReached { .. }
+            | WebhookError::Disabled
+            | WebhookError::DeliveryInFlight => Self::Conflict(e.to_string()),
+            WebhookError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod voice;
+pub mod webhooks;
 pub mod worker;
 
 pub use settings::Settings;

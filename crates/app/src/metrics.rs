@@ -1,9 +1,11 @@
-//! Prometheus metrics of the HTTP server: requests, latencies, errors, requests in flight.
+//! Prometheus metrics of the HTTP server (requests, latencies, errors, requests in flight) and
+//! of the webhook outbox (events it had no room for).
 
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Buckets from 1 ms to 10 s: API calls are fast, model-backed ones take seconds.
@@ -19,6 +21,7 @@ pub struct Metrics {
     errors: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    webhook_events_dropped: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,14 +60,26 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        let webhook_events_dropped = IntCounter::new(
+            "webhook_events_dropped_total",
+            "Events not queued for webhooks because the outbox was full",
+        )?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(webhook_events_dropped.clone()))?;
         Ok(Self {
             registry,
             requests,
             errors,
             latency,
             in_flight,
+            webhook_events_dropped,
         })
+    }
+
+    /// The counter of events the webhook outbox had no room for.
+    #[must_use]
+    pub fn webhook_events_dropped(&self) -> IntCounter {
+        self.webhook_events_dropped.clone()
     }
 
     /// Counts a request as started; the guard counts it finished when dropped.

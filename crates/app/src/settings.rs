@@ -164,8 +164,14 @@ pub struct RateLimitSettings {
 /// Outbound webhook delivery.
 #[derive(Clone, Copy, Debug)]
 pub struct WebhookSettings {
+    /// The wait before the second attempt, doubled for each later one (`WEBHOOK_RETRY_BASE_MS`).
     pub retry_base_ms: u64,
+    /// The longest wait between attempts (`WEBHOOK_RETRY_MAX_MS`).
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up and its subscription disabled
+    /// (`WEBHOOK_MAX_ATTEMPTS`, at least 1).
     pub max_attempts: u32,
+    /// How long one attempt may take (`WEBHOOK_TIMEOUT_MS`).
     pub timeout_ms: u64,
 }
 
@@ -558,6 +564,23 @@ impl Settings {
                 ));
             }
         };
+        // 30 s doubling to at most an hour, 32 attempts: a little over 25 hours of trying.
+        let webhooks = WebhookSettings {
+            retry_base_ms: r.parsed("WEBHOOK_RETRY_BASE_MS", 30_000, "a number of milliseconds")?,
+            retry_max_ms: r.parsed(
+                "WEBHOOK_RETRY_MAX_MS",
+                3_600_000,
+                "a number of milliseconds",
+            )?,
+            max_attempts: r.parsed("WEBHOOK_MAX_ATTEMPTS", 32, "a whole number")?,
+            timeout_ms: r.parsed("WEBHOOK_TIMEOUT_MS", 10_000, "a number of milliseconds")?,
+        };
+        if webhooks.max_attempts == 0 {
+            return Err(invalid("WEBHOOK_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if webhooks.timeout_ms == 0 {
+            return Err(invalid("WEBHOOK_TIMEOUT_MS", "must be more than 0"));
+        }
         let scheduler_poll_ms = r.parsed("SCHEDULER_POLL_MS", 500, "a number of milliseconds")?;
         if scheduler_poll_ms == 0 {
             return Err(invalid("SCHEDULER_POLL_MS", "must be more than 0"));
@@ -700,15 +723,7 @@ impl Settings {
             )?,
             scheduler_poll_ms,
             analysis,
-            webhooks: WebhookSettings {
-                retry_base_ms: r.parsed(
-                    "WEBHOOK_RETRY_BASE_MS",
-                    1000,
-                    "a number of milliseconds",
-                )?,
-                max_attempts: r.parsed("WEBHOOK_MAX_ATTEMPTS", 8, "a whole number")?,
-                timeout_ms: r.parsed("WEBHOOK_TIMEOUT_MS", 10_000, "a number of milliseconds")?,
-            },
+            webhooks,
             telemetry: TelemetrySettings {
                 otlp_endpoint: r.url("OTEL_EXPORTER_OTLP_ENDPOINT")?,
                 log_format,
@@ -812,6 +827,22 @@ mod tests {
         assert_eq!(s.analysis.retry_max_ms, 3_600_000);
         assert_eq!(s.analysis.lease_secs, 300);
         assert!(s.providers().iter().all(|p| !p.configured));
+    }
+
+    #[test]
+    fn webhooks_keep_trying_for_more_than_a_day_by_default() {
+        let s = settings(&[]).unwrap();
+        let w = s.webhooks;
+        let span = switchboard_domain::backoff::span(
+            std::time::Duration::from_millis(w.retry_base_ms),
+            std::time::Duration::from_millis(w.retry_max_ms),
+            w.max_attempts,
+        );
+        assert!(span > std::time::Duration::from_secs(24 * 3600), "{span:?}");
+        assert!(span < std::time::Duration::from_secs(27 * 3600), "{span:?}");
+        for (name, value) in [("WEBHOOK_MAX_ATTEMPTS", "0"), ("WEBHOOK_TIMEOUT_MS", "0")] {
+            assert!(error_of(&[(name, value)]).to_string().contains(name));
+        }
     }
 
     #[test]

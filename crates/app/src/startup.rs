@@ -27,16 +27,17 @@ use switchboard_domain::ports::{CallAnalyzer, Clock, SystemClock};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
 use switchboard_domain::transcript::{TranscriptPorts, TranscriptService};
+use switchboard_domain::webhook::{WebhookPolicy, WebhookPorts, WebhookService};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalendarConnections, SeaOrmCallAnalyses,
     SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios,
-    SeaOrmSchedule, SeaOrmSessions, SeaOrmTranscripts, TokenSealer,
+    SeaOrmSchedule, SeaOrmSessions, SeaOrmTranscripts, SeaOrmWebhooks, TokenSealer,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
 
-use crate::adapters::HttpToolInvoker;
+use crate::adapters::{HttpToolInvoker, HttpWebhookSender};
 use crate::call_log_queue::CallLogWriter;
 use crate::error::{self, ApiError};
 use crate::events::redis_relay::RelayTasks;
@@ -54,6 +55,7 @@ use crate::state::AppState;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
 use crate::voice::tokens::CallTokens;
+use crate::webhooks::{OutboxWriter, WebhookWorker};
 use crate::worker::Worker;
 
 /// How long in-flight requests may finish after SIGTERM/SIGINT.
@@ -86,6 +88,8 @@ pub struct Application {
     scheduler: Scheduler,
     /// Relays live events to and from Redis, when configured; stopped after the server.
     relay: Option<RelayTasks>,
+    webhook_outbox: OutboxWriter,
+    webhook_worker: WebhookWorker,
 }
 
 impl std::fmt::Debug for Application {
@@ -210,9 +214,32 @@ impl Application {
             }
             None => (EventBus::in_process(), None),
         };
-        // Every sink the domain's events go to: live feeds and webhooks add theirs here.
-        let events: Arc<dyn EventPublisher> =
-            Arc::new(EventSinks::new(vec![Arc::new(live_events.clone())]));
+        let metrics = web::Data::new(Metrics::new()?);
+        let webhooks = WebhookService::new(
+            WebhookPorts {
+                webhooks: Arc::new(SeaOrmWebhooks::new(database.clone())),
+                sender: Arc::new(HttpWebhookSender::new()?),
+                clock: clock.clone(),
+            },
+            WebhookPolicy {
+                max_attempts: settings.webhooks.max_attempts,
+                retry_base: Duration::from_millis(settings.webhooks.retry_base_ms),
+                retry_max: Duration::from_millis(settings.webhooks.retry_max_ms),
+                timeout: Duration::from_millis(settings.webhooks.timeout_ms),
+                ..WebhookPolicy::default()
+            },
+        );
+        let webhooks_queued = Arc::new(tokio::sync::Notify::new());
+        let (webhook_sink, webhook_outbox) = OutboxWriter::spawn(
+            webhooks.clone(),
+            webhooks_queued.clone(),
+            metrics.webhook_events_dropped(),
+        );
+        // Every sink the domain's events go to: the webhook outbox, then the live feeds.
+        let events: Arc<dyn EventPublisher> = Arc::new(EventSinks::new(vec![
+            Arc::new(webhook_sink),
+            Arc::new(live_events.clone()),
+        ]));
         let agent_repository = Arc::new(SeaOrmAgents::new(database.clone()));
         let documents = Arc::new(SeaOrmDocuments::new(database.clone()));
         let call_repository = Arc::new(SeaOrmCalls::new(database.clone()));
@@ -350,6 +377,7 @@ impl Application {
             calendar,
             oauth_states: OAuthStates::new(secret.expose()),
             live_events,
+            webhooks: webhooks.clone(),
         });
         if state.telephony.is_some() && settings.public_url.is_none() {
             tracing::warn!(
@@ -362,7 +390,6 @@ impl Application {
             Arc::new(ScheduledDialer::new(state.get_ref().clone())),
             Duration::from_millis(settings.scheduler_poll_ms),
         );
-        let metrics = web::Data::new(Metrics::new()?);
         let document = openapi_document();
         let routes = web::Data::new(RouteTable::from_openapi(&document));
         let openapi = web::Data::new(OpenApiJson(document.to_json()?));
@@ -399,6 +426,11 @@ impl Application {
             server = server.workers(workers);
         }
         let worker = Worker::spawn(analysis, Duration::from_millis(settings.scheduler_poll_ms));
+        let webhook_worker = WebhookWorker::spawn(
+            webhooks,
+            Duration::from_millis(settings.scheduler_poll_ms),
+            webhooks_queued,
+        );
         Ok(Self {
             port,
             server: server.run(),
@@ -407,6 +439,8 @@ impl Application {
             call_logs,
             scheduler,
             relay,
+            webhook_outbox,
+            webhook_worker,
         })
     }
 
@@ -437,6 +471,8 @@ impl Application {
             call_logs,
             scheduler,
             relay,
+            webhook_outbox,
+            webhook_worker,
             ..
         } = self;
         let scheduler = scheduler.start();
@@ -453,6 +489,11 @@ impl Application {
         tokio::join!(background, scheduler.stop(grace));
         // Stopped last: the work finishing above still tells events.
         drop(relay);
+        // Last, since everything above may still publish events: what was published is
+        // written to the outbox, then the deliveries in flight finish (or wait for another
+        // instance, or the next start).
+        webhook_outbox.stop(grace).await;
+        webhook_worker.stop(grace).await;
         served?;
         database.close().await?;
         Ok(())

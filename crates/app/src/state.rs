@@ -14,6 +14,7 @@ use switchboard_domain::ports::{RateLimiter, Telephony};
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::ScheduleService;
 use switchboard_domain::transcript::TranscriptService;
+use switchboard_domain::webhook::WebhookService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub oauth_states: OAuthStates,
     /// The live feeds' source: this instance's events and, with Redis, every instance's.
     pub live_events: EventBus,
+    /// Outbound webhook subscriptions and their delivery logs.
+    pub webhooks: WebhookService,
 }
 
 impl std::fmt::Debug for AppState {

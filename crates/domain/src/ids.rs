@@ -100,6 +100,14 @@ id_type!(
     EventId
 );
 id_type!(
+    /// Identifies an organisation's webhook subscription.
+    WebhookId
+);
+id_type!(
+    /// Identifies one event queued for one webhook subscription (a row of the delivery log).
+    WebhookDeliveryId
+);
+id_type!(
     /// Identifies an uploaded knowledge document.
     DocumentId
 );

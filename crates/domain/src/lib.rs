@@ -8,6 +8,7 @@ pub mod account;
 pub mod agent;
 pub mod auth;
 pub mod calendar;
+pub mod backoff;
 pub mod call;
 pub mod conversation;
 pub mod events;
@@ -23,5 +24,6 @@ pub mod schedule;
 pub mod template;
 pub mod transcript;
 pub mod validation;
+pub mod webhook;
 
 pub use validation::{FieldError, ValidationErrors};

@@ -1,15 +1,15 @@
 //! `CallAnalysisRepository` on sea-orm: the `call_analyses` table as a durable job queue (claimed
-//! with `FOR UPDATE SKIP LOCKED` on PostgreSQL and a compare-and-set UPDATE on SQLite) and as
+//! as every job table is, see [`crate::job_queue`]) and as
 //! the store of finished analyses, which call reads and filters use.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use switchboard_domain::call::{
     AnalyzerKind, Call, CallAnalysis, CallAnalysisState, CallFilter, Category, Resolution,
@@ -18,16 +18,15 @@ use switchboard_domain::call::{
 use switchboard_domain::ids::{CallId, OrganizationId};
 use switchboard_domain::ports::{AnalysisClaim, CallAnalysisRepository, RepositoryError};
 
+use crate::Database;
 use crate::accounts::unexpected;
 use crate::entities::call_analysis::{self, Column};
-use crate::{Backend, Database};
+use crate::job_queue::{self, ClaimColumns, chrono_of, clipped, no_token};
 
 const PENDING: &str = "pending";
 const RUNNING: &str = "running";
 const COMPLETED: &str = "completed";
 const FAILED: &str = "failed";
-/// Errors are kept for operators, not whole pages of them.
-const MAX_ERROR_CHARS: usize = 2000;
 
 /// Analysis jobs and analyses in the application database.
 #[derive(Clone, Debug)]
@@ -209,17 +208,11 @@ pub(crate) fn matching(
     Some(query.to_owned())
 }
 
-fn chrono_of(duration: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
-}
-
-fn clipped(error: &str) -> String {
-    error.chars().take(MAX_ERROR_CHARS).collect()
-}
-
-fn no_token() -> Option<uuid::Uuid> {
-    None
-}
+const CLAIM: ClaimColumns<Column> = ClaimColumns {
+    key: Column::CallId,
+    status: Column::Status,
+    token: Column::ClaimToken,
+};
 
 impl SeaOrmCallAnalyses {
     /// Applies `update` to the job `claim` holds, if it still holds it (running, same token): a
@@ -229,14 +222,13 @@ impl SeaOrmCallAnalyses {
         claim: &AnalysisClaim,
         update: sea_orm::UpdateMany<call_analysis::Entity>,
     ) -> Result<bool, RepositoryError> {
-        let updated = update
-            .filter(Column::CallId.eq(claim.call_id.as_uuid()))
-            .filter(Column::Status.eq(RUNNING))
-            .filter(Column::ClaimToken.eq(claim.token))
-            .exec(self.db.connection())
-            .await
-            .map_err(unexpected)?;
-        Ok(updated.rows_affected == 1)
+        job_queue::settle(
+            &self.db,
+            &CLAIM,
+            update,
+            (claim.call_id.as_uuid(), RUNNING, claim.token),
+        )
+        .await
     }
 }
 
@@ -270,70 +262,28 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
 
         let token = uuid::Uuid::new_v4();
         let lease_until = now + chrono_of(lease);
-        let due = || {
-            call_analysis::Entity::find()
-                .select_only()
-                .column(Column::CallId)
-                .column(Column::Attempts)
-                .filter(Column::Status.is_in([PENDING, RUNNING]))
-                .filter(Column::DueAt.lte(now))
-                .filter(Column::Attempts.lt(max_attempts))
-                .order_by_asc(Column::DueAt)
-                .limit(u64::from(limit))
-        };
-        let claim = |attempts: i32| {
+        let due = call_analysis::Entity::find()
+            .select_only()
+            .column(Column::CallId)
+            .column(Column::Attempts)
+            .filter(Column::Status.is_in([PENDING, RUNNING]))
+            .filter(Column::DueAt.lte(now))
+            .filter(Column::Attempts.lt(max_attempts))
+            .order_by_asc(Column::DueAt)
+            .limit(u64::from(limit));
+        let claims = job_queue::claim_rows(&self.db, due, |id, attempts| {
             call_analysis::Entity::update_many()
                 .col_expr(Column::Status, Expr::value(RUNNING))
                 .col_expr(Column::Attempts, Expr::value(attempts + 1))
                 .col_expr(Column::DueAt, Expr::value(lease_until))
                 .col_expr(Column::ClaimToken, Expr::value(Some(token)))
                 .col_expr(Column::UpdatedAt, Expr::value(now))
-        };
-        let mut claims = Vec::new();
-        match self.db.backend() {
-            Backend::Postgres => {
-                // The rows stay locked until the commit; other claimers skip them instead of
-                // waiting, so N workers share the queue without ever taking the same job.
-                let txn = connection.begin().await.map_err(unexpected)?;
-                let rows: Vec<(uuid::Uuid, i32)> = due()
-                    .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                    .into_tuple()
-                    .all(&txn)
-                    .await
-                    .map_err(unexpected)?;
-                for (id, attempts) in rows {
-                    claim(attempts)
-                        .filter(Column::CallId.eq(id))
-                        .exec(&txn)
-                        .await
-                        .map_err(unexpected)?;
-                    claims.push((id, attempts));
-                }
-                txn.commit().await.map_err(unexpected)?;
-            }
-            Backend::Sqlite => {
-                // SQLite has no row locks; the attempt count is a version: of two claimers that
-                // read the same row, only the first UPDATE still finds it unchanged.
-                let rows: Vec<(uuid::Uuid, i32)> = due()
-                    .into_tuple()
-                    .all(connection)
-                    .await
-                    .map_err(unexpected)?;
-                for (id, attempts) in rows {
-                    let updated = claim(attempts)
-                        .filter(Column::CallId.eq(id))
-                        .filter(Column::Attempts.eq(attempts))
-                        .filter(Column::Status.is_in([PENDING, RUNNING]))
-                        .filter(Column::DueAt.lte(now))
-                        .exec(connection)
-                        .await
-                        .map_err(unexpected)?;
-                    if updated.rows_affected == 1 {
-                        claims.push((id, attempts));
-                    }
-                }
-            }
-        }
+                .filter(Column::CallId.eq(id))
+                .filter(Column::Attempts.eq(attempts))
+                .filter(Column::Status.is_in([PENDING, RUNNING]))
+                .filter(Column::DueAt.lte(now))
+        })
+        .await?;
         Ok(claims
             .into_iter()
             .map(|(id, attempts)| AnalysisClaim {

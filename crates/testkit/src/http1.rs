@@ -23,6 +23,11 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every header, in the order sent.
+    pub(crate) fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// The target without its query string.
     pub(crate) fn path(&self) -> &str {
         self.target
@@ -118,6 +123,7 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        410 => "Gone",
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
         429 => "Too Many Requests",

@@ -1,6 +1,7 @@
 //! Test support for Switchboard: a harness that runs the real server on port 0 against a throw-away
 //! database, a clock tests can move, contract suites every adapter of a port must pass, and
-//! loopback fakes that speak each provider's wire protocol ([`FakeOpenAi`], [`FakePinecone`]).
+//! loopback fakes that speak each provider's wire protocol ([`FakeOpenAi`], [`FakePinecone`]), and a
+//! [`WebhookReceiver`] standing in for a customer's webhook endpoint.
 
 mod audio;
 mod clock;
@@ -15,6 +16,7 @@ mod server;
 mod twilio;
 mod twilio_intelligence;
 mod twilio_rest;
+mod webhooks;
 
 pub use audio::{
     FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
@@ -48,3 +50,4 @@ pub use twilio_rest::{
     FAKE_TWILIO_ACCOUNT_SID, FAKE_TWILIO_PHONE_NUMBER, FakeTwilio, FakeTwilioCall, Form,
     Modification, RecordedDial,
 };
+pub use webhooks::{Behaviour, ReceivedWebhook, WebhookReceiver};

@@ -57,6 +57,8 @@ pub struct TestApp {
     pub client: Client,
     pub clock: Option<Arc<ManualClock>>,
     handle: switchboard::startup::ServerHandle,
+    /// The task serving until stopped; `None` once [`TestApp::stop`] has waited for it.
+    serving: Option<tokio::task::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
     /// `None` when the database is another server's.
     _database: Option<TestDatabase>,
@@ -219,7 +221,7 @@ impl TestAppBuilder {
         let application = Application::build(settings, overrides).await?;
         let port = application.port();
         let handle = application.handle();
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             if let Err(e) = application.run_until_stopped().await {
                 eprintln!("test server failed: {e:#}");
             }
@@ -231,6 +233,7 @@ impl TestAppBuilder {
             client: Client::builder().no_proxy().build()?,
             clock: self.clock,
             handle,
+            serving: Some(serving),
             _data_dir: data_dir,
             _database: database,
             database_url,
@@ -265,6 +268,16 @@ impl TestApp {
             clock: None,
             database: TestDatabaseKind::from_env(),
             shared_database: None,
+        }
+    }
+
+    /// Stops the server as SIGTERM would (requests in flight finish, background work stops
+    /// and the pool closes) and waits until it has, keeping its database for a server started
+    /// afterwards with [`TestAppBuilder::same_database_as`]: a restart.
+    pub async fn stop(&mut self) {
+        self.handle.stop(true).await;
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.await;
         }
     }
 

@@ -19,6 +19,7 @@ pub(crate) mod telephony;
 mod transcripts;
 mod vapi;
 pub(crate) mod voice;
+mod webhooks;
 
 use serde::Serialize;
 use switchboard_domain::page::PageRequest;
@@ -55,6 +56,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
         (name = "transcripts", description = "Twilio Voice Intelligence transcripts stored in Twilio's format, and enhanced transcripts of every call"),
         (name = "calendar", description = "Google Calendar: connecting it, its events; calls book in it"),
+        (name = "webhooks", description = "Signed deliveries of the organisation's events to its own URLs, with a delivery log"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -220,6 +222,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(transcripts::get_stored_transcript)
         .service(transcripts::list_enhanced_transcripts)
         .service(transcripts::get_enhanced_transcript);
+    cfg.service(
+        scope::scope("/api/v1/webhooks")
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::get_webhook)
+            .service(webhooks::update_webhook)
+            .service(webhooks::delete_webhook)
+            .service(webhooks::rotate_webhook_secret)
+            .service(webhooks::test_webhook)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::retry_delivery),
+    );
     cfg.service(
         scope::scope("/api/v1/vapi")
             .service(vapi::webhook)

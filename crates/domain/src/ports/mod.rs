@@ -14,6 +14,7 @@ mod security;
 mod speech;
 mod telephony;
 mod transcripts;
+mod webhooks;
 
 pub use agents::{
     AgentRepository, CallRepository, InsertScenarioError, PhoneNumberRepository, SaveCallOutcome,
@@ -45,4 +46,8 @@ pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyErr
 pub use transcripts::{
     StoreOutcome, StoredTranscriptRepository, TranscriptEntry, TranscriptSource,
     TranscriptSourceError,
+};
+pub use webhooks::{
+    DeliveryClaim, InsertWebhookError, SendOutcome, WebhookRepository, WebhookRequest,
+    WebhookSender,
 };

@@ -16,3 +16,5 @@ pub mod scheduled_call;
 pub mod session;
 pub mod stored_twilio_transcript;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_subscription;

@@ -46,11 +46,7 @@ impl AnalysisPolicy {
     /// most `retry_max`.
     #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2_u32.saturating_pow(attempt.saturating_sub(1));
-        self.retry_base
-            .checked_mul(factor)
-            .unwrap_or(self.retry_max)
-            .min(self.retry_max)
+        crate::backoff::exponential(self.retry_base, self.retry_max, attempt)
     }
 }
 
