@@ -14,6 +14,7 @@ mod m20261121_000007_voice_calls;
 mod m20261121_000008_phone_calls;
 mod m20261121_000009_call_analysis;
 mod m20261121_000010_scheduled_calls;
+mod m20261121_000013_analytics_indexes;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_phone_calls::Migration),
             Box::new(m20261121_000009_call_analysis::Migration),
             Box::new(m20261121_000010_scheduled_calls::Migration),
+            Box::new(m20261121_000013_analytics_indexes::Migration),
         ]
     }
 }

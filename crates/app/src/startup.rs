@@ -12,6 +12,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
+use switchboard_domain::analytics::{AnalyticsPorts, AnalyticsService};
 use switchboard_domain::auth::{AuthService, TokenPolicy};
 use switchboard_domain::call::{
     AnalysisPolicy, AnalysisPorts, AnalysisService, CallLimits, CallPorts, CallService,
@@ -27,8 +28,9 @@ use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{SchedulePorts, ScheduleService, ScheduleSettings};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
-    SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmAnalytics, SeaOrmCallAnalyses, SeaOrmCalls,
+    SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSchedule,
+    SeaOrmSessions,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -194,6 +196,12 @@ impl Application {
             call_repository.clone(),
             clock.clone(),
         );
+        let analytics = AnalyticsService::new(AnalyticsPorts {
+            analytics: Arc::new(SeaOrmAnalytics::new(database.clone())),
+            accounts: accounts.clone(),
+            agents: agent_repository.clone(),
+            clock: clock.clone(),
+        });
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
                 documents,
@@ -279,6 +287,7 @@ impl Application {
             database: database.clone(),
             auth,
             agents,
+            analytics,
             scenarios,
             phone_numbers,
             knowledge,

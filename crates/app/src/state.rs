@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use switchboard_domain::agent::AgentService;
+use switchboard_domain::analytics::AnalyticsService;
 use switchboard_domain::auth::AuthService;
 use switchboard_domain::call::CallService;
 use switchboard_domain::events::EventPublisher;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub database: Database,
     pub auth: AuthService,
     pub agents: AgentService,
+    pub analytics: AnalyticsService,
     pub scenarios: ScenarioService,
     pub phone_numbers: PhoneNumberService,
     pub knowledge: KnowledgeService,

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod agent;
+pub mod analytics;
 pub mod auth;
 pub mod call;
 pub mod conversation;

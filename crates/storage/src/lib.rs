@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod analytics;
 mod call_analyses;
 mod calls;
 mod database;
@@ -21,6 +22,7 @@ mod vector_store;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
+pub use analytics::SeaOrmAnalytics;
 pub use call_analyses::SeaOrmCallAnalyses;
 pub use calls::SeaOrmCalls;
 pub use database::{Backend, Database, StorageError};

@@ -2,6 +2,7 @@
 //! the server serves. Seed aliases are the canonical handlers mounted under a second prefix.
 
 mod agents;
+mod analytics;
 mod auth;
 mod call_logs;
 pub(crate) mod calls;
@@ -49,6 +50,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "voice", description = "Voice calls in the browser: sockets and rooms"),
         (name = "telephony", description = "Twilio's webhooks and media streams (signed by Twilio, not by a user token)"),
         (name = "vapi", description = "Vapi's server webhooks (checked against VAPI_SECRET, not a user token)"),
+        (name = "analytics", description = "Figures over the organisation's calls, by its own days"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -199,6 +201,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(scheduled_calls::cancel_scheduled_call),
     )
     .service(scheduled_calls::seed_schedule_call);
+    cfg.service(
+        scope::scope("/api/v1/analytics")
+            .service(analytics::dashboard)
+            .service(analytics::overview),
+    )
+    .service(
+        scope::scope("/analytics")
+            .service(analytics::range_overview)
+            .service(analytics::metrics),
+    );
     cfg.service(
         scope::scope("/api/v1/vapi")
             .service(vapi::webhook)

@@ -3,6 +3,7 @@
 
 mod agents;
 mod analysis;
+mod analytics;
 mod clock;
 mod language_model;
 mod onboarding;
@@ -18,6 +19,7 @@ pub use agents::{
     SavePhoneNumberError, ScenarioRepository,
 };
 pub use analysis::{AnalysisClaim, AnalyzeError, CallAnalysisRepository, CallAnalyzer};
+pub use analytics::AnalyticsRepository;
 pub use clock::{Clock, SystemClock};
 pub use language_model::{
     ChatEvent, ChatMessage, ChatRequest, ChatRole, ChatStream, FinishReason, LanguageModel,
