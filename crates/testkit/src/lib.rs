@@ -2,6 +2,7 @@
 //! database, a clock tests can move, contract suites every adapter of a port must pass, and
 //! loopback fakes that speak each provider's wire protocol ([`FakeOpenAi`], [`FakePinecone`]).
 
+mod analytics_fixture;
 mod audio;
 mod clock;
 mod contracts;
@@ -14,6 +15,10 @@ mod server;
 mod twilio;
 mod twilio_rest;
 
+pub use analytics_fixture::{
+    CallRecord, FIXTURE_NOW, FIXTURE_TIME_ZONE, analytics_fixture, answered_in, instant,
+    store_calls,
+};
 pub use audio::{
     FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
     dominant_frequency, fake_tts_duration_ms, fake_tts_samples, mulaw_encode, pcm16le, rms,
