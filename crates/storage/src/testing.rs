@@ -226,3 +226,65 @@ pub async fn record_analysis(
     );
     Ok(())
 }
+
+/// The URL of the PostgreSQL database `name`, created when missing and kept between runs (for
+/// benchmarks whose data takes minutes to seed), or `None` when no server answers.
+///
+/// # Errors
+/// When the server answers but the database cannot be created.
+pub async fn kept_postgres_database(name: &str) -> anyhow::Result<Option<String>> {
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database names here are plain identifiers"
+    );
+    let admin_url = admin_url();
+    let Ok(mut admin) = PgConnection::connect(&admin_url).await else {
+        eprintln!("skipped: PostgreSQL at {admin_url} is not reachable");
+        return Ok(None);
+    };
+    let exists = sea_orm::sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut admin)
+        .await?
+        .is_some();
+    if !exists {
+        sea_orm::sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await?;
+    }
+    admin.close().await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(name);
+    Ok(Some(url.to_string()))
+}
+
+/// Runs SQL statements (seeding scripts); the rows the last one touched.
+///
+/// # Errors
+/// When a statement fails.
+pub async fn execute(database: &Database, sql: &str) -> anyhow::Result<u64> {
+    use sea_orm::ConnectionTrait;
+    Ok(database
+        .connection()
+        .execute_unprepared(sql)
+        .await?
+        .rows_affected())
+}
+
+/// The first column of every row of `sql`, as text (counts, `EXPLAIN` plans).
+///
+/// # Errors
+/// When the query fails.
+pub async fn query_text(database: &Database, sql: &str) -> anyhow::Result<Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = database
+        .connection()
+        .query_all(Statement::from_string(
+            database.connection().get_database_backend(),
+            sql,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get_by_index::<String>(0)?))
+        .collect()
+}

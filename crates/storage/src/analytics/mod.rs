@@ -87,8 +87,8 @@ fn date(row: &QueryResult, column: &str) -> Result<NaiveDate, RepositoryError> {
 }
 
 /// Latency figures of the rows of a `lat (k, ms)` relation grouped by `k`: count, mean, and
-/// nearest-rank p50 and p90. The rank ⌈p·n/100⌉ is computed in integers, so both databases
-/// pick the same row (a float p·n can land a hair above a whole number).
+/// nearest-rank p50 and p90. The rank ⌈p·n/100⌉ is computed in integers, in one query that
+/// both databases run, so they pick the same row by construction.
 pub(crate) const LATENCY_BY_KEY: &str = "\
     , ranked AS (\
         SELECT k, ms, \
