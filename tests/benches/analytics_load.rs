@@ -8,6 +8,11 @@
 //! and prints the median and 90th percentile of repeated requests, and the plans PostgreSQL
 //! chose. Run as a test (`cargo test`), it does nothing: seeding takes minutes.
 
+#![expect(
+    clippy::print_stdout,
+    reason = "a benchmark reports on standard output"
+)]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
