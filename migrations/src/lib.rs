@@ -16,6 +16,7 @@ mod m20261121_000009_call_analysis;
 mod m20261121_000010_scheduled_calls;
 mod m20261121_000011_twilio_transcripts;
 mod m20261121_000012_calendar;
+mod m20261121_000013_analytics_indexes;
 mod m20261121_000014_webhooks;
 
 /// Every migration, oldest first.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_scheduled_calls::Migration),
             Box::new(m20261121_000011_twilio_transcripts::Migration),
             Box::new(m20261121_000012_calendar::Migration),
+            Box::new(m20261121_000013_analytics_indexes::Migration),
             Box::new(m20261121_000014_webhooks::Migration),
         ]
     }

@@ -75,7 +75,13 @@ async fn agents_round_trip_through_every_prefix() -> anyhow::Result<()> {
         );
         assert_eq!(
             agent["stats"],
-            json!({"calls_handled": 0, "avg_latency": 0.0, "success_rate": 0.0})
+            json!({
+                "calls_handled": 0,
+                "avg_latency": 0.0,
+                "p50_latency": 0,
+                "p90_latency": 0,
+                "success_rate": 0.0
+            })
         );
         assert_eq!(agent["tools"][1]["name"], "check_order");
         assert_eq!(agent["end_call_phrases"], json!(["goodbye", "talk soon"]));

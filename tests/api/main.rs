@@ -2,6 +2,7 @@
 
 mod agents;
 mod analysis;
+mod analytics;
 mod auth;
 mod call_logs;
 mod calls;

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_domain::ValidationErrors;
 use switchboard_domain::agent::AgentError;
+use switchboard_domain::analytics::AnalyticsError;
 use switchboard_domain::auth::{AuthenticateError, LoginError, RefreshError, RegisterError};
 use switchboard_domain::call::CallError;
 use switchboard_domain::knowledge::KnowledgeError;
@@ -205,6 +206,16 @@ impl From<AgentError> for ApiError {
             AgentError::Invalid(errors) => Self::Invalid(errors),
             AgentError::NotAcceptingCalls { .. } => Self::Conflict(e.to_string()),
             AgentError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(e: AnalyticsError) -> Self {
+        match e {
+            AnalyticsError::DaysOutOfRange => Self::field("days", e.to_string()),
+            AnalyticsError::AgentNotFound => Self::NotFound(e.to_string()),
+            AnalyticsError::Unexpected(cause) => Self::Unexpected(cause),
         }
     }
 }

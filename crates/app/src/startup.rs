@@ -12,6 +12,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use switchboard_domain::agent::AgentService;
+use switchboard_domain::analytics::{AnalyticsPorts, AnalyticsService};
 use switchboard_domain::auth::{AuthService, TokenPolicy};
 use switchboard_domain::calendar::CalendarService;
 use switchboard_domain::call::{
@@ -30,9 +31,10 @@ use switchboard_domain::transcript::{TranscriptPorts, TranscriptService};
 use switchboard_domain::webhook::{WebhookPolicy, WebhookPorts, WebhookService};
 use switchboard_local::{LexiconAnalyzer, LocalDocumentReader};
 use switchboard_storage::{
-    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalendarConnections, SeaOrmCallAnalyses,
-    SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios,
-    SeaOrmSchedule, SeaOrmSessions, SeaOrmTranscripts, SeaOrmWebhooks, TokenSealer,
+    Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmAnalytics, SeaOrmCalendarConnections,
+    SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments, SeaOrmOnboarding, SeaOrmPhoneNumbers,
+    SeaOrmScenarios, SeaOrmSchedule, SeaOrmSessions, SeaOrmTranscripts, SeaOrmWebhooks,
+    TokenSealer,
 };
 use utoipa::OpenApi as _;
 use utoipa_actix_web::AppExt as _;
@@ -250,6 +252,12 @@ impl Application {
             clock.clone(),
             events.clone(),
         );
+        let analytics = AnalyticsService::new(AnalyticsPorts {
+            analytics: Arc::new(SeaOrmAnalytics::new(database.clone())),
+            accounts: accounts.clone(),
+            agents: agent_repository.clone(),
+            clock: clock.clone(),
+        });
         let knowledge = KnowledgeService::new(
             KnowledgePorts {
                 documents,
@@ -359,6 +367,7 @@ impl Application {
             database: database.clone(),
             auth,
             agents,
+            analytics,
             scenarios,
             phone_numbers,
             knowledge,

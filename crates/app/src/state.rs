@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use switchboard_domain::agent::AgentService;
+use switchboard_domain::analytics::AnalyticsService;
 use switchboard_domain::auth::AuthService;
 use switchboard_domain::calendar::CalendarService;
 use switchboard_domain::call::CallService;
@@ -18,8 +19,8 @@ use switchboard_domain::webhook::WebhookService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
-use crate::security::OAuthStates;
 use crate::events::EventBus;
+use crate::security::OAuthStates;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub database: Database,
     pub auth: AuthService,
     pub agents: AgentService,
+    pub analytics: AnalyticsService,
     pub scenarios: ScenarioService,
     pub phone_numbers: PhoneNumberService,
     pub knowledge: KnowledgeService,

@@ -6,9 +6,10 @@
 
 pub mod account;
 pub mod agent;
+pub mod analytics;
 pub mod auth;
-pub mod calendar;
 pub mod backoff;
+pub mod calendar;
 pub mod call;
 pub mod conversation;
 pub mod events;

@@ -1,10 +1,10 @@
 //! `CallRepository` on sea-orm.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, Expr, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, Func, LikeExpr, Query, UnionType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use switchboard_domain::agent::AgentStats;
 use switchboard_domain::call::{
@@ -17,6 +17,7 @@ use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome
 
 use crate::Database;
 use crate::accounts::unexpected;
+use crate::analytics::{LATENCY_BY_KEY, RESPONSE_MS, Sql, latency_figures};
 use crate::call_analyses::{self, attach};
 use crate::entities::{call, call_turn};
 use crate::paging::fetch_page;
@@ -121,6 +122,35 @@ fn like_pattern(words: &str) -> String {
         })
         .collect();
     format!("%{escaped}%")
+}
+
+/// The ids of the organisation's calls whose transcript, customer name or number contains
+/// `words` (case-insensitive; the number as typed). One union of three simple LIKEs rather than
+/// an OR across tables: each branch can use its own trigram index on PostgreSQL (migration
+/// 000013), and the union is joined to the calls once.
+fn searched(organization: OrganizationId, words: &str) -> sea_orm::sea_query::SelectStatement {
+    let pattern = like_pattern(words);
+    let like = || LikeExpr::new(pattern.clone()).escape('\\');
+    let lower = |column: Expr| Expr::expr(Func::lower(column));
+    let in_name = Query::select()
+        .column(call::Column::Id)
+        .from(call::Entity)
+        .and_where(call::Column::OrganizationId.eq(organization.as_uuid()))
+        .and_where(lower(Expr::col(call::Column::CustomerName)).like(like()))
+        .to_owned();
+    let in_number = Query::select()
+        .column(call::Column::Id)
+        .from(call::Entity)
+        .and_where(call::Column::OrganizationId.eq(organization.as_uuid()))
+        .and_where(call::Column::PhoneNumber.like(like()))
+        .to_owned();
+    Query::select()
+        .column(call_turn::Column::CallId)
+        .from(call_turn::Entity)
+        .and_where(lower(Expr::col(call_turn::Column::Text)).like(like()))
+        .union(UnionType::Distinct, in_name)
+        .union(UnionType::Distinct, in_number)
+        .to_owned()
 }
 
 fn to_i64(ms: u64) -> i64 {
@@ -300,25 +330,7 @@ impl CallRepository for SeaOrmCalls {
             .map(str::trim)
             .filter(|w| !w.is_empty())
         {
-            let pattern = like_pattern(words);
-            let lower = |column: Expr| Func::lower(column);
-            let in_transcript = Query::select()
-                .column(call_turn::Column::CallId)
-                .from(call_turn::Entity)
-                .and_where(
-                    Expr::expr(lower(Expr::col(call_turn::Column::Text)))
-                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
-                )
-                .to_owned();
-            query = query.filter(
-                Condition::any()
-                    .add(call::Column::Id.in_subquery(in_transcript))
-                    .add(
-                        Expr::expr(lower(Expr::col(call::Column::CustomerName)))
-                            .like(LikeExpr::new(pattern.clone()).escape('\\')),
-                    )
-                    .add(call::Column::PhoneNumber.like(LikeExpr::new(pattern).escape('\\'))),
-            );
+            query = query.filter(call::Column::Id.in_subquery(searched(organization, words)));
         }
         if let Some(analysed) = call_analyses::matching(organization, filter) {
             query = query.filter(call::Column::Id.in_subquery(analysed));
@@ -436,48 +448,48 @@ impl CallRepository for SeaOrmCalls {
             .all(self.db.connection())
             .await
             .map_err(unexpected)?;
-        // The time until the caller hears the first word; text turns without a first token
-        // count their whole reply.
-        // As `TurnLatency::response_ms`: the first frame of a voice reply, else its first token.
-        let latency = Expr::cust(
-            "COALESCE(call_turns.first_frame_ms, call_turns.first_token_ms, call_turns.total_ms)",
-        );
-        let latencies: Vec<(uuid::Uuid, Option<f64>)> = call_turn::Entity::find()
-            .select_only()
-            .column_as(call::Column::AgentId, "agent_id")
-            .column_as(
-                Expr::expr(Func::avg(
-                    Expr::expr(latency).cast_as(Alias::new("double precision")),
-                )),
-                "latency",
-            )
-            .join(
-                JoinType::InnerJoin,
-                call_turn::Entity::belongs_to(call::Entity)
-                    .from(call_turn::Column::CallId)
-                    .to(call::Column::Id)
-                    .into(),
-            )
-            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
-            .filter(call::Column::AgentId.is_in(ids))
-            .filter(call_turn::Column::TotalMs.is_not_null())
-            .group_by(call::Column::AgentId)
-            .into_tuple()
-            .all(self.db.connection())
+        // Mean and nearest-rank percentiles of the wait for each answer, per agent, in the
+        // database (the same query as the analytics latency figures).
+        let mut sql = Sql::new(self.db.backend());
+        sql.push("WITH lat AS (SELECT c.agent_id AS k, ")
+            .push(RESPONSE_MS)
+            .push(" AS ms FROM call_turns t JOIN calls c ON c.id = t.call_id WHERE c.organization_id = ")
+            .bind(organization.as_uuid())
+            .push(" AND c.agent_id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(*id);
+        }
+        sql.push(") AND t.speaker = 'agent' AND t.total_ms IS NOT NULL)")
+            .push(LATENCY_BY_KEY);
+        let latencies = self
+            .db
+            .connection()
+            .query_all(sql.build())
             .await
-            .map_err(unexpected)?;
+            .map_err(unexpected)?
+            .iter()
+            .map(|row| {
+                let agent: uuid::Uuid = row.try_get("", "k").map_err(unexpected)?;
+                Ok((agent, latency_figures(row)?))
+            })
+            .collect::<Result<Vec<_>, RepositoryError>>()?;
         Ok(counts
             .into_iter()
             .map(|(agent, calls, completed, failed)| {
                 let finished = completed + failed;
-                let avg_latency = latencies
+                let latency = latencies
                     .iter()
                     .find(|(id, _)| *id == agent)
-                    .and_then(|(_, ms)| *ms)
-                    .unwrap_or(0.0);
+                    .map(|(_, figures)| *figures)
+                    .unwrap_or_default();
                 let stats = AgentStats {
                     calls_handled: u64::try_from(calls).unwrap_or(0),
-                    avg_latency: (avg_latency * 10.0).round() / 10.0,
+                    avg_latency: latency.avg_ms.unwrap_or(0.0),
+                    p50_latency: latency.p50_ms.unwrap_or(0),
+                    p90_latency: latency.p90_ms.unwrap_or(0),
                     success_rate: if finished > 0 {
                         completed as f64 / finished as f64
                     } else {

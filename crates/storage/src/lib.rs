@@ -5,6 +5,7 @@
 
 mod accounts;
 mod agents;
+mod analytics;
 mod calendar_connections;
 mod call_analyses;
 mod calls;
@@ -26,6 +27,7 @@ mod webhooks;
 
 pub use accounts::SeaOrmAccounts;
 pub use agents::SeaOrmAgents;
+pub use analytics::SeaOrmAnalytics;
 pub use calendar_connections::SeaOrmCalendarConnections;
 pub use call_analyses::SeaOrmCallAnalyses;
 pub use calls::SeaOrmCalls;

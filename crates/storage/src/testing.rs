@@ -172,3 +172,119 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Records `analysis` as the completed analysis of `call`, whatever its job's state: tests
+/// that need exact sentiments and categories write them here instead of waiting for an
+/// analyser. A worker holding the job then finds its claim gone and writes nothing.
+///
+/// # Errors
+/// When the call has no analysis job (it has not ended) or on storage failure.
+pub async fn record_analysis(
+    database: &Database,
+    call: switchboard_domain::ids::CallId,
+    analysis: &switchboard_domain::call::CallAnalysis,
+    at: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    use crate::entities::call_analysis::{Column, Entity};
+
+    let json = |value: &[String]| serde_json::Value::from(value.to_vec());
+    let updated = Entity::update_many()
+        .col_expr(Column::Status, Expr::value("completed"))
+        .col_expr(Column::ClaimToken, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
+        .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
+        .col_expr(
+            Column::SentimentScore,
+            Expr::value(analysis.sentiment_score),
+        )
+        .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
+        .col_expr(
+            Column::Resolution,
+            Expr::value(analysis.resolution.as_str()),
+        )
+        .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
+        .col_expr(
+            Column::ActionItems,
+            Expr::value(json(&analysis.action_items)),
+        )
+        .col_expr(
+            Column::Extracted,
+            Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
+        )
+        .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
+        .col_expr(Column::CompletedAt, Expr::value(at))
+        .col_expr(Column::UpdatedAt, Expr::value(at))
+        .filter(Column::CallId.eq(call.as_uuid()))
+        .exec(database.connection())
+        .await?;
+    anyhow::ensure!(
+        updated.rows_affected == 1,
+        "call {call} has no analysis job to complete"
+    );
+    Ok(())
+}
+
+/// The URL of the PostgreSQL database `name`, created when missing and kept between runs (for
+/// benchmarks whose data takes minutes to seed), or `None` when no server answers.
+///
+/// # Errors
+/// When the server answers but the database cannot be created.
+pub async fn kept_postgres_database(name: &str) -> anyhow::Result<Option<String>> {
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database names here are plain identifiers"
+    );
+    let admin_url = admin_url();
+    let Ok(mut admin) = PgConnection::connect(&admin_url).await else {
+        eprintln!("skipped: PostgreSQL at {admin_url} is not reachable");
+        return Ok(None);
+    };
+    let exists = sea_orm::sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(&mut admin)
+        .await?
+        .is_some();
+    if !exists {
+        sea_orm::sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await?;
+    }
+    admin.close().await?;
+    let mut url = url::Url::parse(&admin_url)?;
+    url.set_path(name);
+    Ok(Some(url.to_string()))
+}
+
+/// Runs SQL statements (seeding scripts); the rows the last one touched.
+///
+/// # Errors
+/// When a statement fails.
+pub async fn execute(database: &Database, sql: &str) -> anyhow::Result<u64> {
+    use sea_orm::ConnectionTrait;
+    Ok(database
+        .connection()
+        .execute_unprepared(sql)
+        .await?
+        .rows_affected())
+}
+
+/// The first column of every row of `sql`, as text (counts, `EXPLAIN` plans).
+///
+/// # Errors
+/// When the query fails.
+pub async fn query_text(database: &Database, sql: &str) -> anyhow::Result<Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = database
+        .connection()
+        .query_all(Statement::from_string(
+            database.connection().get_database_backend(),
+            sql,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get_by_index::<String>(0)?))
+        .collect()
+}

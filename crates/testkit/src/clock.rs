@@ -22,6 +22,14 @@ impl ManualClock {
         }
     }
 
+    /// A clock standing at `at` (to the microsecond).
+    #[must_use]
+    pub fn at(at: DateTime<Utc>) -> Self {
+        Self {
+            now: Mutex::new(at.trunc_subsecs(6)),
+        }
+    }
+
     /// The time it shows (as [`Clock::now`], without the trait in scope).
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {

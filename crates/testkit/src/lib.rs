@@ -3,6 +3,7 @@
 //! loopback fakes that speak each provider's wire protocol ([`FakeOpenAi`], [`FakePinecone`]), and a
 //! [`WebhookReceiver`] standing in for a customer's webhook endpoint.
 
+mod analytics_fixture;
 mod audio;
 mod clock;
 mod contracts;
@@ -18,6 +19,10 @@ mod twilio_intelligence;
 mod twilio_rest;
 mod webhooks;
 
+pub use analytics_fixture::{
+    CallRecord, FIXTURE_NOW, FIXTURE_TIME_ZONE, analytics_fixture, answered_in, instant,
+    store_calls,
+};
 pub use audio::{
     FAKE_TTS_AMPLITUDE, FAKE_TTS_MIN_MS, FAKE_TTS_MS_PER_CHAR, FAKE_TTS_TONE_HZ,
     dominant_frequency, fake_tts_duration_ms, fake_tts_samples, mulaw_encode, pcm16le, rms,

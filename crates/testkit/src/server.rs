@@ -151,6 +151,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Runs the server on a clock the test moves, standing at `at`.
+    #[must_use]
+    pub fn with_clock_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.clock = Some(Arc::new(ManualClock::at(at)));
+        self
+    }
+
     /// Chooses the database explicitly instead of from the environment.
     #[must_use]
     pub fn database(mut self, kind: TestDatabaseKind) -> Self {
@@ -293,6 +300,15 @@ impl TestApp {
     )]
     pub fn clock(&self) -> &ManualClock {
         self.clock.as_deref().expect("built with_manual_clock()")
+    }
+
+    /// A connection to the server's own database, for fixtures that must control what the API
+    /// cannot (start times, latencies, analyses); they write through the storage adapters.
+    ///
+    /// # Errors
+    /// When the database cannot be reached.
+    pub async fn database(&self) -> anyhow::Result<switchboard_storage::Database> {
+        Ok(switchboard_storage::Database::connect(&self.database_url).await?)
     }
 
     /// The full URL of `path`.

@@ -346,9 +346,13 @@ impl From<AgentTurnTaking> for TurnTakingView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatsView {
     pub calls_handled: u64,
-    /// Mean turn latency in milliseconds.
+    /// Mean turn latency in milliseconds: the wait for the start of each answer.
     pub avg_latency: f64,
-    /// Share of calls resolved, 0 to 1.
+    /// Median turn latency in milliseconds (nearest rank; 0 without measured turns).
+    pub p50_latency: u64,
+    /// 90th percentile of turn latency in milliseconds (nearest rank; 0 without measured turns).
+    pub p90_latency: u64,
+    /// Share of finished calls that completed rather than failed, 0 to 1.
     pub success_rate: f64,
 }
 
@@ -428,6 +432,8 @@ impl AgentView {
             stats: StatsView {
                 calls_handled: stats.calls_handled,
                 avg_latency: stats.avg_latency,
+                p50_latency: stats.p50_latency,
+                p90_latency: stats.p90_latency,
                 success_rate: stats.success_rate,
             },
             call_flow: c.call_flow,
@@ -804,5 +810,6 @@ pub fn agent_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(pause_agent)
         .service(resume_agent)
         .service(get_flow)
-        .service(put_flow);
+        .service(put_flow)
+        .service(crate::routes::analytics::agent_stats);
 }

@@ -2,6 +2,7 @@
 //! the server serves. Seed aliases are the canonical handlers mounted under a second prefix.
 
 mod agents;
+mod analytics;
 mod auth;
 mod calendar;
 mod call_logs;
@@ -57,6 +58,7 @@ use crate::error::{ApiError, ErrorBody, FieldErrorBody};
         (name = "transcripts", description = "Twilio Voice Intelligence transcripts stored in Twilio's format, and enhanced transcripts of every call"),
         (name = "calendar", description = "Google Calendar: connecting it, its events; calls book in it"),
         (name = "webhooks", description = "Signed deliveries of the organisation's events to its own URLs, with a delivery log"),
+        (name = "analytics", description = "Figures over the organisation's calls, by its own days"),
         (name = "knowledge", description = "Documents agents answer from, and search over them"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "The API's own description and metrics"),
@@ -233,6 +235,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(webhooks::test_webhook)
             .service(webhooks::list_deliveries)
             .service(webhooks::retry_delivery),
+    );
+    cfg.service(
+        scope::scope("/api/v1/analytics")
+            .service(analytics::dashboard)
+            .service(analytics::overview),
+    )
+    .service(
+        scope::scope("/analytics")
+            .service(analytics::range_overview)
+            .service(analytics::metrics),
     );
     cfg.service(
         scope::scope("/api/v1/vapi")

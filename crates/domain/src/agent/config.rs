@@ -212,6 +212,10 @@ pub struct AgentStats {
     pub calls_handled: u64,
     /// Mean turn latency in milliseconds.
     pub avg_latency: f64,
+    /// Median turn latency in milliseconds (nearest rank; 0 without measured turns).
+    pub p50_latency: u64,
+    /// 90th percentile of turn latency in milliseconds (nearest rank; 0 without measured turns).
+    pub p90_latency: u64,
     /// Share of calls resolved, 0..=1.
     pub success_rate: f64,
 }

@@ -3,6 +3,7 @@
 
 mod agents;
 mod analysis;
+mod analytics;
 mod calendar;
 mod clock;
 mod language_model;
@@ -21,6 +22,7 @@ pub use agents::{
     SavePhoneNumberError, ScenarioRepository,
 };
 pub use analysis::{AnalysisClaim, AnalyzeError, CallAnalysisRepository, CallAnalyzer};
+pub use analytics::AnalyticsRepository;
 pub use calendar::{
     BusyPeriod, Calendar, CalendarConnection, CalendarConnectionRepository, CalendarError,
     CalendarEvent, CalendarProvider, CalendarProviderError, ConnectionStatus, EventTime,

@@ -1,0 +1,297 @@
+//! `AnalyticsRepository` on sea-orm: aggregate queries over `calls`, `call_analyses` and
+//! `call_turns` that return sums per local day, never the calls themselves.
+
+mod local_day;
+mod sql;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ConnectionTrait, QueryResult};
+use switchboard_domain::analytics::{
+    AnalyticsWindow, CategoryCount, DayLatency, DayTotals, LatencyFigures, RecentCall, Scope,
+    SentimentCounts,
+};
+use switchboard_domain::call::{CallStatus, Sentiment};
+use switchboard_domain::ids::{AgentId, CallId};
+use switchboard_domain::ports::{AnalyticsRepository, RepositoryError};
+
+use crate::accounts::unexpected;
+use crate::{Backend, Database};
+pub(crate) use sql::Sql;
+
+use local_day::push_local_date;
+
+/// Aggregates of calls in the application database.
+#[derive(Clone, Debug)]
+pub struct SeaOrmAnalytics {
+    db: Database,
+}
+
+impl SeaOrmAnalytics {
+    /// An adapter over `db`.
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    async fn rows(&self, sql: Sql) -> Result<Vec<QueryResult>, RepositoryError> {
+        self.db
+            .connection()
+            .query_all(sql.build())
+            .await
+            .map_err(unexpected)
+    }
+}
+
+/// A call's whole seconds as `Call::duration_secs` counts them: the provider's talk time, else
+/// from start to end (truncated); NULL while the call goes on.
+pub(crate) fn duration_secs(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "COALESCE(c.talk_secs, CAST(TRUNC(EXTRACT(EPOCH FROM (c.ended_at - c.started_at))) \
+             AS BIGINT))"
+        }
+        // julianday is fractional days; through whole milliseconds it truncates like chrono.
+        Backend::Sqlite => {
+            "COALESCE(c.talk_secs, CAST(ROUND((julianday(c.ended_at) - julianday(c.started_at)) \
+             * 86400000.0) AS INTEGER) / 1000)"
+        }
+    }
+}
+
+/// The wait for the start of an agent's answer, as `TurnLatency::response_ms`.
+pub(crate) const RESPONSE_MS: &str = "COALESCE(t.first_frame_ms, t.first_token_ms, t.total_ms)";
+
+/// ` WHERE` over `calls c`: the scope's calls started within the window.
+fn push_scope(sql: &mut Sql, scope: Scope, window: &AnalyticsWindow) {
+    sql.push(" WHERE c.organization_id = ")
+        .bind(scope.organization.as_uuid())
+        .push(" AND c.started_at >= ")
+        .bind(window.start())
+        .push(" AND c.started_at < ")
+        .bind(window.end());
+    if let Some(agent) = scope.agent {
+        sql.push(" AND c.agent_id = ").bind(agent.as_uuid());
+    }
+}
+
+fn count(row: &QueryResult, column: &str) -> Result<u64, RepositoryError> {
+    let value: Option<i64> = row.try_get("", column).map_err(unexpected)?;
+    Ok(value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+}
+
+fn date(row: &QueryResult, column: &str) -> Result<NaiveDate, RepositoryError> {
+    let text: String = row.try_get("", column).map_err(unexpected)?;
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|e| RepositoryError(anyhow::anyhow!("local date {text:?}: {e}")))
+}
+
+/// Latency figures of the rows of a `lat (k, ms)` relation grouped by `k`: count, mean, and
+/// nearest-rank p50 and p90. The rank ⌈p·n/100⌉ is computed in integers, in one query that
+/// both databases run, so they pick the same row by construction.
+pub(crate) const LATENCY_BY_KEY: &str = "\
+    , ranked AS (\
+        SELECT k, ms, \
+            ROW_NUMBER() OVER (PARTITION BY k ORDER BY ms) AS rn, \
+            COUNT(*) OVER (PARTITION BY k) AS n \
+        FROM lat\
+    ) \
+    SELECT k, COUNT(*) AS turns, AVG(CAST(ms AS DOUBLE PRECISION)) AS avg_ms, \
+        MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN ms END) AS p50_ms, \
+        MAX(CASE WHEN rn = (90 * n + 99) / 100 THEN ms END) AS p90_ms \
+    FROM ranked GROUP BY k ORDER BY k";
+
+/// The figures of one row of [`LATENCY_BY_KEY`].
+pub(crate) fn latency_figures(row: &QueryResult) -> Result<LatencyFigures, RepositoryError> {
+    let ms = |column: &str| -> Result<Option<u64>, RepositoryError> {
+        let value: Option<i64> = row.try_get("", column).map_err(unexpected)?;
+        Ok(value.and_then(|v| u64::try_from(v).ok()))
+    };
+    let avg: Option<f64> = row.try_get("", "avg_ms").map_err(unexpected)?;
+    Ok(LatencyFigures {
+        turns: count(row, "turns")?,
+        avg_ms: avg.map(|v| (v * 10.0).round() / 10.0),
+        p50_ms: ms("p50_ms")?,
+        p90_ms: ms("p90_ms")?,
+    })
+}
+
+impl SeaOrmAnalytics {
+    /// The measured agent turns of the scope's calls as `lat (k, ms)`, keyed by the call's local
+    /// date, or by one constant key for the whole window.
+    fn latency_sql(&self, scope: Scope, window: &AnalyticsWindow, per_day: bool) -> Sql {
+        let mut sql = Sql::new(self.db.backend());
+        sql.push("WITH lat AS (SELECT ");
+        if per_day {
+            push_local_date(&mut sql, "c.started_at", window);
+        } else {
+            sql.push("'all'");
+        }
+        sql.push(" AS k, ")
+            .push(RESPONSE_MS)
+            .push(" AS ms FROM call_turns t JOIN calls c ON c.id = t.call_id");
+        push_scope(&mut sql, scope, window);
+        sql.push(" AND t.speaker = 'agent' AND t.total_ms IS NOT NULL)")
+            .push(LATENCY_BY_KEY);
+        sql
+    }
+}
+
+#[async_trait]
+impl AnalyticsRepository for SeaOrmAnalytics {
+    async fn day_totals(
+        &self,
+        scope: Scope,
+        window: &AnalyticsWindow,
+    ) -> Result<Vec<DayTotals>, RepositoryError> {
+        let backend = self.db.backend();
+        let duration = duration_secs(backend);
+        let analysed = "a.status = 'completed'";
+        let mut sql = Sql::new(backend);
+        sql.push("SELECT ");
+        push_local_date(&mut sql, "c.started_at", window);
+        sql.push(&format!(
+            " AS day, COUNT(*) AS calls, \
+             SUM(CASE WHEN c.status = 'completed' THEN 1 ELSE 0 END) AS completed, \
+             SUM(CASE WHEN c.status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+             COUNT({duration}) AS with_duration, \
+             CAST(COALESCE(SUM({duration}), 0) AS BIGINT) AS duration_secs, \
+             SUM(CASE WHEN {analysed} THEN 1 ELSE 0 END) AS analysed, \
+             SUM(CASE WHEN {analysed} AND a.resolution = 'resolved' THEN 1 ELSE 0 END) \
+                AS resolved, \
+             COALESCE(SUM(CASE WHEN {analysed} THEN a.sentiment_score END), 0.0) AS score_sum, \
+             SUM(CASE WHEN {analysed} AND a.sentiment = 'positive' THEN 1 ELSE 0 END) \
+                AS positive, \
+             SUM(CASE WHEN {analysed} AND a.sentiment = 'neutral' THEN 1 ELSE 0 END) AS neutral, \
+             SUM(CASE WHEN {analysed} AND a.sentiment = 'negative' THEN 1 ELSE 0 END) \
+                AS negative, \
+             SUM(CASE WHEN {analysed} AND a.sentiment = 'mixed' THEN 1 ELSE 0 END) AS mixed \
+             FROM calls c LEFT JOIN call_analyses a ON a.call_id = c.id"
+        ));
+        push_scope(&mut sql, scope, window);
+        sql.push(" GROUP BY 1 ORDER BY 1");
+        self.rows(sql)
+            .await?
+            .iter()
+            .map(|row| {
+                let duration: Option<i64> = row.try_get("", "duration_secs").map_err(unexpected)?;
+                let score: Option<f64> = row.try_get("", "score_sum").map_err(unexpected)?;
+                Ok(DayTotals {
+                    date: date(row, "day")?,
+                    calls: count(row, "calls")?,
+                    completed: count(row, "completed")?,
+                    failed: count(row, "failed")?,
+                    with_duration: count(row, "with_duration")?,
+                    duration_secs: duration.unwrap_or(0),
+                    analysed: count(row, "analysed")?,
+                    resolved: count(row, "resolved")?,
+                    sentiment_score_sum: score.unwrap_or(0.0),
+                    sentiments: SentimentCounts {
+                        positive: count(row, "positive")?,
+                        neutral: count(row, "neutral")?,
+                        negative: count(row, "negative")?,
+                        mixed: count(row, "mixed")?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn categories(
+        &self,
+        scope: Scope,
+        window: &AnalyticsWindow,
+    ) -> Result<Vec<CategoryCount>, RepositoryError> {
+        let mut sql = Sql::new(self.db.backend());
+        sql.push(
+            "SELECT a.category AS category, COUNT(*) AS n \
+             FROM calls c JOIN call_analyses a ON a.call_id = c.id",
+        );
+        push_scope(&mut sql, scope, window);
+        sql.push(
+            " AND a.status = 'completed' AND a.category IS NOT NULL \
+             GROUP BY a.category ORDER BY n DESC, a.category",
+        );
+        self.rows(sql)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(CategoryCount {
+                    category: row.try_get("", "category").map_err(unexpected)?,
+                    count: count(row, "n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_calls(
+        &self,
+        scope: Scope,
+        window: &AnalyticsWindow,
+        limit: u64,
+    ) -> Result<Vec<RecentCall>, RepositoryError> {
+        let mut sql = Sql::new(self.db.backend());
+        sql.push(&format!(
+            "SELECT c.id AS id, c.agent_id AS agent_id, c.started_at AS started_at, \
+             {} AS duration_secs, c.status AS status, \
+             CASE WHEN a.status = 'completed' THEN a.sentiment END AS sentiment \
+             FROM calls c LEFT JOIN call_analyses a ON a.call_id = c.id",
+            duration_secs(self.db.backend())
+        ));
+        push_scope(&mut sql, scope, window);
+        sql.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        self.rows(sql)
+            .await?
+            .iter()
+            .map(|row| {
+                let id: uuid::Uuid = row.try_get("", "id").map_err(unexpected)?;
+                let agent: Option<uuid::Uuid> = row.try_get("", "agent_id").map_err(unexpected)?;
+                let started_at: DateTime<Utc> =
+                    row.try_get("", "started_at").map_err(unexpected)?;
+                let status: String = row.try_get("", "status").map_err(unexpected)?;
+                let sentiment: Option<String> = row.try_get("", "sentiment").map_err(unexpected)?;
+                let stored = |what: &str, e: String| {
+                    RepositoryError(anyhow::anyhow!("stored {what} of call {id}: {e}"))
+                };
+                Ok(RecentCall {
+                    id: CallId::from_uuid(id),
+                    agent_id: agent.map(AgentId::from_uuid),
+                    started_at,
+                    duration_secs: row.try_get("", "duration_secs").map_err(unexpected)?,
+                    status: CallStatus::parse(&status).map_err(|e| stored("status", e))?,
+                    sentiment: sentiment
+                        .map(|s| Sentiment::parse(&s))
+                        .transpose()
+                        .map_err(|e| stored("sentiment", e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latency(
+        &self,
+        scope: Scope,
+        window: &AnalyticsWindow,
+    ) -> Result<(LatencyFigures, Vec<DayLatency>), RepositoryError> {
+        let whole = self
+            .rows(self.latency_sql(scope, window, false))
+            .await?
+            .first()
+            .map(latency_figures)
+            .transpose()?
+            .unwrap_or_default();
+        let days = self
+            .rows(self.latency_sql(scope, window, true))
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(DayLatency {
+                    date: date(row, "k")?,
+                    latency: latency_figures(row)?,
+                })
+            })
+            .collect::<Result<_, RepositoryError>>()?;
+        Ok((whole, days))
+    }
+}
