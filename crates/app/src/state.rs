@@ -18,8 +18,8 @@ use switchboard_domain::webhook::WebhookService;
 use switchboard_storage::Database;
 
 use crate::call_log_queue::CallLogQueue;
-use crate::security::OAuthStates;
 use crate::events::EventBus;
+use crate::security::OAuthStates;
 use crate::settings::Settings;
 use crate::voice::live::LiveCalls;
 use crate::voice::recordings::Recordings;

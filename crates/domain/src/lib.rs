@@ -7,8 +7,8 @@
 pub mod account;
 pub mod agent;
 pub mod auth;
-pub mod calendar;
 pub mod backoff;
+pub mod calendar;
 pub mod call;
 pub mod conversation;
 pub mod events;

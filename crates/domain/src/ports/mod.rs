@@ -24,7 +24,7 @@ pub use analysis::{AnalysisClaim, AnalyzeError, CallAnalysisRepository, CallAnal
 pub use calendar::{
     BusyPeriod, Calendar, CalendarConnection, CalendarConnectionRepository, CalendarError,
     CalendarEvent, CalendarProvider, CalendarProviderError, ConnectionStatus, EventTime,
-    NewCalendarEvent, OAuthTokens,
+    GrantedTokens, NewCalendarEvent, OAuthTokens,
 };
 pub use clock::{Clock, SystemClock};
 pub use language_model::{
