@@ -8,8 +8,8 @@
 //! (`redirect_uri_mismatch`), codes and refresh tokens (`invalid_grant` for unknown, used or
 //! revoked ones) and bearer tokens (401 in Google's API error shape for unknown or expired
 //! ones). Tests hand out codes as a consenting user would ([`FakeGoogle::consent`]), expire
-//! access tokens or revoke refresh tokens on demand, script token endpoint failures, and read
-//! every request back.
+//! access tokens or revoke refresh tokens on demand, script token endpoint and Calendar API
+//! failures, and read every request back.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -105,6 +105,8 @@ struct State {
     requests: Vec<GoogleRequest>,
     /// Answers for the next token requests: status and OAuth error code.
     token_failures: VecDeque<(u16, String)>,
+    /// Statuses for the next Calendar API requests, answered before anything else is checked.
+    api_failures: VecDeque<u16>,
     expires_in: Option<i64>,
     issued: u64,
 }
@@ -203,6 +205,14 @@ impl FakeGoogle {
         lock(&self.state)
             .token_failures
             .push_back((status, error.to_owned()));
+    }
+
+    /// Answers the next `count` Calendar API requests (events, free/busy) with `status` in
+    /// Google's API error shape, before looking at them; they are still recorded.
+    pub fn fail_next_api_requests(&self, count: usize, status: u16) {
+        lock(&self.state)
+            .api_failures
+            .extend(std::iter::repeat_n(status, count));
     }
 
     /// Puts an event in the calendar.
@@ -335,6 +345,16 @@ fn api_error(status: u16, reason: &str, message: &str, code_name: &str) -> (u16,
 
 fn respond(request: &Request, state: &mut State) -> (u16, Value) {
     let path = request.path();
+    if path != "/token"
+        && let Some(status) = state.api_failures.pop_front()
+    {
+        return api_error(
+            status,
+            "backendError",
+            "The fake was told to fail this request",
+            "UNAVAILABLE",
+        );
+    }
     match (request.method.as_str(), path) {
         ("POST", "/token") => token(request, state),
         ("POST", "/calendar/v3/freeBusy") => with_bearer(request, state, free_busy),

@@ -6,7 +6,7 @@
 //!
 //! It checks HTTP Basic auth for [`crate::FAKE_TWILIO_ACCOUNT_SID`] (401, code 20003), answers
 //! 404 (20404) for unknown transcripts, records every request, and can be told to fail the next
-//! requests with a status.
+//! requests with a status or to point its page links at another host.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -69,6 +69,8 @@ struct State {
     requests: Vec<IntelligenceRequest>,
     /// Statuses for the next requests, before anything else is looked at.
     failures: VecDeque<u16>,
+    /// Where `next_page_url` points instead of the fake itself, when set.
+    next_page_base: Option<String>,
 }
 
 fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -204,6 +206,12 @@ impl FakeTwilioIntelligence {
     #[must_use]
     pub fn requests(&self) -> Vec<IntelligenceRequest> {
         lock(&self.state).requests.clone()
+    }
+
+    /// Makes `next_page_url` (and the other page links) point at `base` (`http://host:port`)
+    /// instead of the fake, as a misbehaving or spoofed service might.
+    pub fn point_next_pages_at(&self, base: &str) {
+        lock(&self.state).next_page_base = Some(base.trim_end_matches('/').to_owned());
     }
 
     /// Answers the next `count` requests with `status` (401, 429, 500, 503, ...) and a Twilio
@@ -345,7 +353,11 @@ fn answer(request: &Request, address: SocketAddr, state: &mut State) -> (u16, Va
         Some(Ok(page)) => page,
         Some(Err(_)) => return error(400, 20001, "Page must be a number"),
     };
-    let base = format!("http://{address}{PREFIX}{sid}/Sentences");
+    let origin = state
+        .next_page_base
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
+    let base = format!("{origin}{PREFIX}{sid}/Sentences");
     let page_url =
         |page: usize| format!("{base}?PageSize={page_size}&Page={page}&PageToken=PT{page}");
     let from = page

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::RepositoryError;
@@ -92,6 +92,48 @@ impl fmt::Debug for OAuthTokens {
     }
 }
 
+/// What a grant at the provider's token endpoint gives: the tokens, and how long the access
+/// token lives from the moment of the answer. The instant it expires is the caller's to work
+/// out ([`GrantedTokens::issued_at`]), with its own clock. Its `Debug` never shows the tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GrantedTokens {
+    pub access_token: String,
+    /// Present after the first consent; refreshes usually give none.
+    pub refresh_token: Option<String>,
+    /// How long the access token lives.
+    pub expires_in: Duration,
+    /// The scopes granted, space-separated.
+    pub scope: Option<String>,
+}
+
+impl GrantedTokens {
+    /// The tokens as kept: the access token expires `expires_in` after `now` (at `now`, so it
+    /// is refreshed before use, when that instant cannot be represented).
+    #[must_use]
+    pub fn issued_at(self, now: DateTime<Utc>) -> OAuthTokens {
+        OAuthTokens {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+            expires_at: now.checked_add_signed(self.expires_in).unwrap_or(now),
+            scope: self.scope,
+        }
+    }
+}
+
+impl fmt::Debug for GrantedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrantedTokens")
+            .field("access_token", &"<redacted>")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
 /// Why the calendar provider did not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum CalendarProviderError {
@@ -136,13 +178,13 @@ pub trait CalendarProvider: Send + Sync {
     ///
     /// # Errors
     /// As [`CalendarProviderError`] describes.
-    async fn exchange_code(&self, code: &str) -> Result<OAuthTokens, CalendarProviderError>;
+    async fn exchange_code(&self, code: &str) -> Result<GrantedTokens, CalendarProviderError>;
 
     /// A new access token for a refresh token.
     ///
     /// # Errors
     /// As [`CalendarProviderError`] describes.
-    async fn refresh(&self, refresh_token: &str) -> Result<OAuthTokens, CalendarProviderError>;
+    async fn refresh(&self, refresh_token: &str) -> Result<GrantedTokens, CalendarProviderError>;
 
     /// Upcoming events.
     ///

@@ -26,7 +26,7 @@ pub use analytics::AnalyticsRepository;
 pub use calendar::{
     BusyPeriod, Calendar, CalendarConnection, CalendarConnectionRepository, CalendarError,
     CalendarEvent, CalendarProvider, CalendarProviderError, ConnectionStatus, EventTime,
-    NewCalendarEvent, OAuthTokens,
+    GrantedTokens, NewCalendarEvent, OAuthTokens,
 };
 pub use clock::{Clock, SystemClock};
 pub use language_model::{

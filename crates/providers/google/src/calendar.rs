@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_domain::ports::{
-    BusyPeriod, CalendarEvent, CalendarProvider, CalendarProviderError, EventTime,
-    NewCalendarEvent, OAuthTokens,
+    BusyPeriod, CalendarEvent, CalendarProvider, CalendarProviderError, EventTime, GrantedTokens,
+    NewCalendarEvent,
 };
 use switchboard_provider_http::endpoint;
 use url::Url;
@@ -176,7 +176,7 @@ impl CalendarProvider for GoogleCalendar {
         oauth::authorization_url(&self.config, &self.auth_endpoint, state)
     }
 
-    async fn exchange_code(&self, code: &str) -> Result<OAuthTokens, CalendarProviderError> {
+    async fn exchange_code(&self, code: &str) -> Result<GrantedTokens, CalendarProviderError> {
         oauth::grant(
             &self.transport,
             &self.config,
@@ -190,7 +190,7 @@ impl CalendarProvider for GoogleCalendar {
         .await
     }
 
-    async fn refresh(&self, refresh_token: &str) -> Result<OAuthTokens, CalendarProviderError> {
+    async fn refresh(&self, refresh_token: &str) -> Result<GrantedTokens, CalendarProviderError> {
         oauth::grant(
             &self.transport,
             &self.config,

@@ -1,9 +1,9 @@
 //! OAuth 2 for web servers (PROVIDERS.md 5.1): the consent URL, and the token endpoint's two
 //! grants, `authorization_code` and `refresh_token`.
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use serde::Deserialize;
-use switchboard_domain::ports::{CalendarProviderError, OAuthTokens};
+use switchboard_domain::ports::{CalendarProviderError, GrantedTokens};
 use url::Url;
 
 use crate::config::{CALENDAR_SCOPE, GoogleConfig};
@@ -20,6 +20,10 @@ struct TokenAnswer {
 
 /// How long an access token lives when Google does not say (it always does, as 3599).
 const DEFAULT_EXPIRES_IN_SECS: i64 = 3600;
+/// The longest lifetime believed. Google's access tokens live an hour; a larger answer is capped
+/// so the token is refreshed in time rather than trusted for years, and so the arithmetic on it
+/// cannot overflow.
+const MAX_EXPIRES_IN_SECS: i64 = 24 * 3600;
 
 /// The consent page's URL for `state`.
 pub(crate) fn authorization_url(config: &GoogleConfig, auth_endpoint: &Url, state: &str) -> String {
@@ -42,7 +46,7 @@ pub(crate) async fn grant(
     config: &GoogleConfig,
     grant: &[(&str, &str)],
     resend: Resend,
-) -> Result<OAuthTokens, CalendarProviderError> {
+) -> Result<GrantedTokens, CalendarProviderError> {
     let mut form: Vec<(&str, &str)> = vec![
         ("client_id", config.client_id.as_str()),
         ("client_secret", config.client_secret.expose()),
@@ -64,11 +68,12 @@ pub(crate) async fn grant(
     let expires_in = answer
         .expires_in
         .filter(|s| *s > 0)
-        .unwrap_or(DEFAULT_EXPIRES_IN_SECS);
-    Ok(OAuthTokens {
+        .unwrap_or(DEFAULT_EXPIRES_IN_SECS)
+        .min(MAX_EXPIRES_IN_SECS);
+    Ok(GrantedTokens {
         access_token: answer.access_token,
         refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
-        expires_at: Utc::now() + Duration::seconds(expires_in),
+        expires_in: Duration::seconds(expires_in),
         scope: answer.scope,
     })
 }

@@ -95,7 +95,8 @@ impl CalendarService {
                 CalendarProviderError::InvalidGrant(message)
                 | CalendarProviderError::Rejected(message) => ConnectError::CodeRefused(message),
                 other => ConnectError::Provider(other),
-            })?;
+            })?
+            .issued_at(self.clock.now());
         if tokens.refresh_token.is_none() {
             let previous = self
                 .connections
@@ -188,11 +189,12 @@ impl CalendarService {
             return Err(CalendarError::Disconnected);
         };
         match self.provider.refresh(&refresh_token).await {
-            Ok(mut tokens) => {
+            Ok(granted) => {
+                let now = self.clock.now();
+                let mut tokens = granted.issued_at(now);
                 if tokens.refresh_token.is_none() {
                     tokens.refresh_token = Some(refresh_token);
                 }
-                let now = self.clock.now();
                 self.connections
                     .update_tokens(organization, &tokens, now)
                     .await?;
@@ -311,3 +313,6 @@ impl Calendar for CalendarService {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests;
