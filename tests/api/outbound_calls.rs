@@ -10,7 +10,7 @@ use switchboard_testkit::{
     TwimlStream, twilio_signature,
 };
 
-use crate::support::{expect_error, expect_json};
+use crate::support::{expect_error, expect_json, get_until};
 
 const CUSTOMER: &str = "+14155550123";
 const WAIT: Duration = Duration::from_secs(20);
@@ -107,18 +107,12 @@ async fn call(d: &Dialer, id: &str) -> anyhow::Result<Value> {
 }
 
 async fn until_status(d: &Dialer, id: &str, status: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let body = call(d, id).await?;
-        if body["status"] == status {
-            return Ok(body);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "never {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/api/v1/calls/{id}");
+    let what = format!("status {status}");
+    get_until(&d.app, &path, &d.token, WAIT, &what, |body| {
+        body["status"] == status
+    })
+    .await
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use switchboard_testkit::{
     TestDatabaseKind, TwilioCall, TwimlStream, twilio_signature,
 };
 
-use crate::support::{expect_error, expect_json};
+use crate::support::{expect_error, expect_json, get_until};
 
 const NUMBER: &str = "+14155550123";
 /// Generous: the worker polls every 20 ms in these tests, but the machine may be loaded.
@@ -66,18 +66,8 @@ async fn wait_for(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let call = scheduled_call(app, token, id).await?;
-        if done(&call) {
-            return Ok(call);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{what} did not happen: {call}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    let path = format!("/api/v1/scheduled-calls/{id}");
+    get_until(app, &path, token, WAIT, what, done).await
 }
 
 fn fields(error: &Value) -> Vec<String> {

@@ -48,3 +48,27 @@ pub async fn expect_json(response: Response, status: u16) -> anyhow::Result<Valu
 pub fn email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }
+
+/// GETs `path` as `token` every 20 ms until `done` holds for the JSON answer, and returns it;
+/// an error naming `what` with the last answer once `within` has passed.
+pub async fn get_until(
+    app: &switchboard_testkit::TestApp,
+    path: &str,
+    token: &str,
+    within: std::time::Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let body = expect_json(app.get(path, Some(token)).await?, 200).await?;
+        if done(&body) {
+            return Ok(body);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

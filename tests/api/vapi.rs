@@ -2,7 +2,7 @@
 //! shared-secret check, assistant requests, tool and function calls answered from the knowledge
 //! base, status updates, and end-of-call reports stored once as the organisation's calls.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::multipart::Form;
 use reqwest::{Method, Response};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use switchboard_testkit::TestApp;
 
 use crate::knowledge::{part, upload};
-use crate::support::{expect_error, expect_json};
+use crate::support::{expect_error, expect_json, get_until};
 
 const SECRET: &str = "vapi-shared-secret";
 const WAIT: Duration = Duration::from_secs(10);
@@ -67,20 +67,21 @@ impl Vapi {
 
     /// The organisation's calls, once at least `count` are listed (or an error at the deadline).
     async fn calls(&self, count: usize) -> anyhow::Result<Vec<Value>> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let listed =
-                expect_json(self.app.get("/api/v1/calls", Some(&self.token)).await?, 200).await?;
-            let items = listed["items"].as_array().cloned().unwrap_or_default();
-            if items.len() >= count {
-                return Ok(items);
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{count} call(s) not stored in time: {listed}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let what = format!("{count} call(s) stored");
+        let listed = get_until(
+            &self.app,
+            "/api/v1/calls",
+            &self.token,
+            WAIT,
+            &what,
+            |listed| {
+                listed["items"]
+                    .as_array()
+                    .is_some_and(|items| items.len() >= count)
+            },
+        )
+        .await?;
+        Ok(listed["items"].as_array().cloned().unwrap_or_default())
     }
 }
 

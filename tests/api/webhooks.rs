@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use switchboard_testkit::{Behaviour, ReceivedWebhook, TestApp, TestAppBuilder, WebhookReceiver};
 
-use crate::support::{expect_error, expect_json};
+use crate::support::{expect_error, expect_json, get_until};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -145,26 +145,8 @@ async fn log_until(
     webhook: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = expect_json(
-            app.get(
-                &format!("/api/v1/webhooks/{webhook}/deliveries"),
-                Some(token),
-            )
-            .await?,
-            200,
-        )
-        .await?;
-        if done(&log) {
-            return Ok(log);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the delivery log never got there: {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/v1/webhooks/{webhook}/deliveries");
+    get_until(app, &path, token, WAIT, "the delivery log's change", done).await
 }
 
 async fn webhook_until(
@@ -173,23 +155,8 @@ async fn webhook_until(
     webhook: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let body = expect_json(
-            app.get(&format!("/api/v1/webhooks/{webhook}"), Some(token))
-                .await?,
-            200,
-        )
-        .await?;
-        if done(&body) {
-            return Ok(body);
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the webhook never got there: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/v1/webhooks/{webhook}");
+    get_until(app, &path, token, WAIT, "the webhook's change", done).await
 }
 
 async fn patch(

@@ -5,21 +5,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Duration;
 use serde_json::json;
+use support::{NoKnowledge, NoTools};
 use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash};
 use switchboard_domain::agent::{AgentInput, AgentService, AgentStatus};
 use switchboard_domain::call::{
     AnalysisPolicy, AnalysisPorts, AnalysisService, Call, CallChannel, CallDirection, CallPorts,
     CallService, CallStart, CallStatus, CallTarget, ExternalCall, JobOutcome, NewCallTurn, Speaker,
 };
-use switchboard_domain::conversation::{ConversationEngine, ToolError, ToolInvoker};
+use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::events::{Event, EventKind, EventPublisher};
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
-use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
     AccountRepository, ChatEvent, ChatRequest, ChatStream, Dial, FinishReason, LanguageModel,
     LlmError, MediaStreamTarget, PlacedCall, Telephony, TelephonyError,
@@ -101,34 +103,6 @@ impl LanguageModel for Polite {
         Ok(Box::pin(futures_util::stream::iter(
             events.collect::<Vec<_>>(),
         )))
-    }
-}
-
-struct NoKnowledge;
-
-#[async_trait]
-impl KnowledgeSearch for NoKnowledge {
-    async fn search(
-        &self,
-        _: OrganizationId,
-        _: &str,
-        _: Option<AgentId>,
-        _: usize,
-    ) -> Result<Vec<SearchHit>, KnowledgeError> {
-        Ok(Vec::new())
-    }
-}
-
-struct NoTools;
-
-#[async_trait]
-impl ToolInvoker for NoTools {
-    async fn invoke(
-        &self,
-        _: &switchboard_domain::agent::HttpTool,
-        _: &serde_json::Value,
-    ) -> Result<String, ToolError> {
-        Err(ToolError::Failed("no tools in these tests".into()))
     }
 }
 

@@ -6,20 +6,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{Duration, Timelike};
+use support::{NoKnowledge, NoTools};
 use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, PasswordHash};
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::call::{
     Call, CallChannel, CallDirection, CallLimits, CallPorts, CallService, CallStart, CallStatus,
     CallTarget,
 };
-use switchboard_domain::conversation::{ConversationEngine, ToolError, ToolInvoker};
+use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::events::NoEvents;
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
-use switchboard_domain::knowledge::{KnowledgeError, KnowledgeSearch, SearchHit};
 use switchboard_domain::ports::{
     AccountRepository, AgentRepository, ChatRequest, ChatStream, Dial, LanguageModel, LlmError,
     MediaStreamTarget, PlacedCall, ScheduleRepository, Telephony, TelephonyError,
@@ -73,34 +75,6 @@ impl LanguageModel for NoModel {
 
     async fn stream(&self, _: ChatRequest) -> Result<ChatStream, LlmError> {
         Err(LlmError::Unavailable("not in these tests".into()))
-    }
-}
-
-struct NoKnowledge;
-
-#[async_trait]
-impl KnowledgeSearch for NoKnowledge {
-    async fn search(
-        &self,
-        _: OrganizationId,
-        _: &str,
-        _: Option<AgentId>,
-        _: usize,
-    ) -> Result<Vec<SearchHit>, KnowledgeError> {
-        Ok(Vec::new())
-    }
-}
-
-struct NoTools;
-
-#[async_trait]
-impl ToolInvoker for NoTools {
-    async fn invoke(
-        &self,
-        _: &switchboard_domain::agent::HttpTool,
-        _: &serde_json::Value,
-    ) -> Result<String, ToolError> {
-        Err(ToolError::Failed("no tools in these tests".into()))
     }
 }
 
