@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, Func, LikeExpr, Query, UnionType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use switchboard_domain::agent::AgentStats;
 use switchboard_domain::call::{
@@ -19,7 +19,7 @@ use crate::Database;
 use crate::accounts::unexpected;
 use crate::analytics::{LATENCY_BY_KEY, RESPONSE_MS, Sql, latency_figures};
 use crate::call_analyses::{self, attach};
-use crate::entities::{call, call_turn};
+use crate::entities::{call, call_turn, organization};
 use crate::paging::fetch_page;
 
 /// Calls and transcripts in the application database.
@@ -190,45 +190,104 @@ async fn append_turns(
     Ok(())
 }
 
+/// Writes a new call with its first turns, and queues its analysis when it is already over.
+async fn insert_call(
+    txn: &DatabaseTransaction,
+    call: &Call,
+    turns: &[NewCallTurn],
+) -> Result<(), RepositoryError> {
+    call::Entity::insert(call::ActiveModel {
+        id: Set(call.id.as_uuid()),
+        organization_id: Set(call.organization_id.as_uuid()),
+        agent_id: Set(call.agent_id.map(|a| a.as_uuid())),
+        agent_name: Set(call.agent_name.clone()),
+        scenario: Set(call.scenario.clone()),
+        channel: Set(call.channel.as_str().to_owned()),
+        direction: Set(call.direction.as_str().to_owned()),
+        status: Set(call.status.as_str().to_owned()),
+        customer_name: Set(call.customer_name.clone()),
+        phone_number: Set(call.phone_number.clone()),
+        session_key: Set(call.session_key.clone()),
+        started_at: Set(call.started_at),
+        ended_at: Set(call.ended_at),
+        end_reason: Set(call.end_reason.clone()),
+        context: Set(call.context.clone()),
+        conversation: Set(conversation_json(call)?),
+        version: Set(call.version),
+        recording_url: Set(call.recording_url.clone()),
+        metadata: Set((!call.metadata.is_null()).then(|| call.metadata.clone())),
+        provider_call_id: Set(call.provider_call_id.clone()),
+        talk_secs: Set(call.talk_secs),
+        idempotency_key: Set(call.idempotency_key.clone()),
+        created_at: Set(call.created_at),
+        updated_at: Set(call.updated_at),
+    })
+    .exec_without_returning(txn)
+    .await
+    .map_err(unexpected)?;
+    append_turns(txn, call.id, 0, turns).await?;
+    if !call.is_active() {
+        call_analyses::queue(txn, call).await?;
+    }
+    Ok(())
+}
+
+/// The statuses of calls that are over; every other status is a live call.
+const ENDED: [CallStatus; 5] = [
+    CallStatus::Completed,
+    CallStatus::Busy,
+    CallStatus::NoAnswer,
+    CallStatus::Failed,
+    CallStatus::Canceled,
+];
+
+/// The organisation's live calls, counted on `connection`.
+async fn count_live(
+    connection: &impl ConnectionTrait,
+    organization: OrganizationId,
+) -> Result<u64, RepositoryError> {
+    call::Entity::find()
+        .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
+        .filter(call::Column::Status.is_not_in(ENDED.map(CallStatus::as_str)))
+        .count(connection)
+        .await
+        .map_err(unexpected)
+}
+
 #[async_trait]
 impl CallRepository for SeaOrmCalls {
     async fn insert(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), RepositoryError> {
         let txn = self.db.connection().begin().await.map_err(unexpected)?;
-        call::Entity::insert(call::ActiveModel {
-            id: Set(call.id.as_uuid()),
-            organization_id: Set(call.organization_id.as_uuid()),
-            agent_id: Set(call.agent_id.map(|a| a.as_uuid())),
-            agent_name: Set(call.agent_name.clone()),
-            scenario: Set(call.scenario.clone()),
-            channel: Set(call.channel.as_str().to_owned()),
-            direction: Set(call.direction.as_str().to_owned()),
-            status: Set(call.status.as_str().to_owned()),
-            customer_name: Set(call.customer_name.clone()),
-            phone_number: Set(call.phone_number.clone()),
-            session_key: Set(call.session_key.clone()),
-            started_at: Set(call.started_at),
-            ended_at: Set(call.ended_at),
-            end_reason: Set(call.end_reason.clone()),
-            context: Set(call.context.clone()),
-            conversation: Set(conversation_json(call)?),
-            version: Set(call.version),
-            recording_url: Set(call.recording_url.clone()),
-            metadata: Set((!call.metadata.is_null()).then(|| call.metadata.clone())),
-            provider_call_id: Set(call.provider_call_id.clone()),
-            talk_secs: Set(call.talk_secs),
-            idempotency_key: Set(call.idempotency_key.clone()),
-            created_at: Set(call.created_at),
-            updated_at: Set(call.updated_at),
-        })
-        .exec_without_returning(&txn)
-        .await
-        .map_err(unexpected)?;
-        append_turns(&txn, call.id, 0, turns).await?;
-        if !call.is_active() {
-            call_analyses::queue(&txn, call).await?;
-        }
+        insert_call(&txn, call, turns).await?;
         txn.commit().await.map_err(unexpected)?;
         Ok(())
+    }
+
+    async fn insert_within_cap(
+        &self,
+        call: &Call,
+        turns: &[NewCallTurn],
+        cap: u64,
+    ) -> Result<bool, RepositoryError> {
+        let txn = self.db.connection().begin().await.map_err(unexpected)?;
+        // Writing the organisation's row first serialises its call inserts: PostgreSQL locks
+        // the row until commit, and SQLite takes its write lock here, before the count is read.
+        organization::Entity::update_many()
+            .col_expr(
+                organization::Column::UpdatedAt,
+                Expr::col(organization::Column::UpdatedAt).into(),
+            )
+            .filter(organization::Column::Id.eq(call.organization_id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(unexpected)?;
+        if count_live(&txn, call.organization_id).await? >= cap {
+            txn.rollback().await.map_err(unexpected)?;
+            return Ok(false);
+        }
+        insert_call(&txn, call, turns).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(true)
     }
 
     async fn find(
@@ -268,20 +327,7 @@ impl CallRepository for SeaOrmCalls {
     }
 
     async fn count_active(&self, organization: OrganizationId) -> Result<u64, RepositoryError> {
-        let ended = [
-            CallStatus::Completed,
-            CallStatus::Busy,
-            CallStatus::NoAnswer,
-            CallStatus::Failed,
-            CallStatus::Canceled,
-        ]
-        .map(CallStatus::as_str);
-        call::Entity::find()
-            .filter(call::Column::OrganizationId.eq(organization.as_uuid()))
-            .filter(call::Column::Status.is_not_in(ended))
-            .count(self.db.connection())
-            .await
-            .map_err(unexpected)
+        count_live(self.db.connection(), organization).await
     }
 
     async fn find_by_provider_id(

@@ -82,6 +82,7 @@ on_both_backends!(
     onboarding_steps_are_recorded_per_organisation,
     onboarding_agent_is_replaced_only_when_expected,
     concurrent_first_agents_have_one_winner,
+    live_calls_stop_at_the_cap_even_when_started_together,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1543,5 +1544,43 @@ async fn call_lists_filter_by_analysis(db: Database) -> anyhow::Result<()> {
     .await?;
     assert_eq!(none.total, 0);
     assert!(!ids(&all).is_empty() && ids(&all).contains(&pending.id));
+    Ok(())
+}
+
+async fn live_calls_stop_at_the_cap_even_when_started_together(db: Database) -> anyhow::Result<()> {
+    let calls = Arc::new(SeaOrmCalls::new(db.clone()));
+    let (_, org) = tenant(&db).await;
+    let (_, other) = tenant(&db).await;
+    // An ended call takes no slot; another organisation's live call takes none of this one's.
+    let mut over = new_call(org, None);
+    over.status = CallStatus::Completed;
+    over.ended_at = Some(now());
+    calls.insert(&over, &[]).await?;
+    calls.insert(&new_call(other, None), &[]).await?;
+
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let calls = Arc::clone(&calls);
+            tokio::spawn(async move { calls.insert_within_cap(&new_call(org, None), &[], 4).await })
+        })
+        .collect();
+    let mut stored = 0;
+    for attempt in attempts {
+        if attempt.await?? {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 4);
+    assert_eq!(calls.count_active(org).await?, 4);
+    assert!(
+        !calls
+            .insert_within_cap(&new_call(org, None), &[], 4)
+            .await?
+    );
+    assert!(
+        calls
+            .insert_within_cap(&new_call(other, None), &[], 4)
+            .await?
+    );
     Ok(())
 }

@@ -130,6 +130,11 @@ pub async fn twilio_voice(
     let opened = match state.calls.start(organization, None, start).await {
         Ok(opened) if opened.call.is_active() => opened,
         Ok(_) => return Ok(twiml_response(twiml::say_and_hang_up(CANNOT_TAKE))),
+        // Another call took the last slot between the check above and this one's insert.
+        Err(e @ CallError::TooManyCalls { .. }) => {
+            info!(reason = %e, "an inbound call was turned away");
+            return Ok(twiml_response(twiml::say_and_hang_up(BUSY)));
+        }
         Err(
             e @ (CallError::AgentNotFound
             | CallError::AgentUnavailable(_)

@@ -403,7 +403,7 @@ impl CallService {
                     })
                     .into_iter()
                     .collect();
-                self.ports.calls.insert(&call, &turns).await?;
+                self.store_new(&call, &turns).await?;
                 tell_inserted(self.events(), &call, &turns, at);
                 Ok(Opened {
                     call,
@@ -420,6 +420,22 @@ impl CallService {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Stores a new call. A live phone call takes one of the organisation's slots for calls at
+    /// once, checked and taken in one step, so calls started together on several instances
+    /// never pass the cap.
+    async fn store_new(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), CallError> {
+        if call.channel == CallChannel::Phone && call.is_active() {
+            let cap = u64::from(self.limits.room_for(call.direction));
+            if !self.ports.calls.insert_within_cap(call, turns, cap).await? {
+                return Err(CallError::TooManyCalls {
+                    limit: self.limits.per_organization,
+                });
+            }
+            return Ok(());
+        }
+        Ok(self.ports.calls.insert(call, turns).await?)
     }
 
     /// Keeps a call made elsewhere (seed 001's `POST /api/calls`): its transcript, recording and

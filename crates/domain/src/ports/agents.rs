@@ -193,6 +193,20 @@ pub trait CallRepository: Send + Sync {
     /// Only on storage failure.
     async fn insert(&self, call: &Call, turns: &[NewCallTurn]) -> Result<(), RepositoryError>;
 
+    /// Inserts a live call as `insert` does, unless its organisation already has `cap` live
+    /// calls (as `count_active` counts them); `false` then, and nothing is written. Inserts of
+    /// one organisation's calls are serialised around the count, so the cap holds for calls
+    /// started at the same instant, on any number of server instances.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn insert_within_cap(
+        &self,
+        call: &Call,
+        turns: &[NewCallTurn],
+        cap: u64,
+    ) -> Result<bool, RepositoryError>;
+
     /// The organisation's call with this id. Reads of calls carry their analysis state.
     ///
     /// # Errors
