@@ -181,6 +181,73 @@ pub(crate) async fn attach(
     Ok(())
 }
 
+/// The update that stores `analysis` as its job's completed result (the caller picks the job).
+pub(crate) fn completion(
+    analysis: &CallAnalysis,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<call_analysis::Entity> {
+    let json = |value: &[String]| serde_json::Value::from(value.to_vec());
+    call_analysis::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(COMPLETED))
+        .col_expr(Column::ClaimToken, Expr::value(no_token()))
+        .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
+        .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
+        .col_expr(
+            Column::SentimentScore,
+            Expr::value(analysis.sentiment_score),
+        )
+        .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
+        .col_expr(
+            Column::Resolution,
+            Expr::value(analysis.resolution.as_str()),
+        )
+        .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
+        .col_expr(
+            Column::ActionItems,
+            Expr::value(json(&analysis.action_items)),
+        )
+        .col_expr(
+            Column::Extracted,
+            Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
+        )
+        .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
+        .col_expr(Column::CompletedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+}
+
+/// Copies the fields the dashboard sums and the call list filters on beside the call. Called in
+/// the transaction that completes the analysis, and only when that write happened, so the
+/// call's copy never differs from its completed analysis.
+pub(crate) async fn copy_to_call(
+    connection: &impl ConnectionTrait,
+    call_id: CallId,
+    analysis: &CallAnalysis,
+) -> Result<(), RepositoryError> {
+    call::Entity::update_many()
+        .col_expr(
+            call::Column::AnalysisSentiment,
+            Expr::value(analysis.sentiment.as_str()),
+        )
+        .col_expr(
+            call::Column::AnalysisSentimentScore,
+            Expr::value(analysis.sentiment_score),
+        )
+        .col_expr(
+            call::Column::AnalysisCategory,
+            Expr::value(analysis.category.as_str()),
+        )
+        .col_expr(
+            call::Column::AnalysisResolution,
+            Expr::value(analysis.resolution.as_str()),
+        )
+        .filter(call::Column::Id.eq(call_id.as_uuid()))
+        .exec(connection)
+        .await
+        .map_err(unexpected)?;
+    Ok(())
+}
+
 const CLAIM: ClaimColumns<Column> = ClaimColumns {
     key: Column::CallId,
     status: Column::Status,
@@ -273,42 +340,11 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         analysis: &CallAnalysis,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let json = |value: &[String]| serde_json::Value::from(value.to_vec());
-        let update = call_analysis::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(COMPLETED))
-            .col_expr(Column::ClaimToken, Expr::value(no_token()))
-            .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
-            .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
-            .col_expr(
-                Column::SentimentScore,
-                Expr::value(analysis.sentiment_score),
-            )
-            .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
-            .col_expr(
-                Column::Resolution,
-                Expr::value(analysis.resolution.as_str()),
-            )
-            .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
-            .col_expr(
-                Column::ActionItems,
-                Expr::value(json(&analysis.action_items)),
-            )
-            .col_expr(
-                Column::Extracted,
-                Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
-            )
-            .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
-            .col_expr(Column::CompletedAt, Expr::value(now))
-            .col_expr(Column::UpdatedAt, Expr::value(now));
-        // The fields the dashboard sums and the call list filters on are copied beside the call
-        // in the same transaction, and only by the claim that completes the job, so the call's
-        // copy never differs from its completed analysis.
         let txn = self.db.connection().begin().await.map_err(unexpected)?;
         let settled = job_queue::settle(
             &txn,
             &CLAIM,
-            update,
+            completion(analysis, now),
             (claim.call_id.as_uuid(), RUNNING, claim.token),
         )
         .await?;
@@ -316,27 +352,7 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
             txn.rollback().await.map_err(unexpected)?;
             return Ok(false);
         }
-        call::Entity::update_many()
-            .col_expr(
-                call::Column::AnalysisSentiment,
-                Expr::value(analysis.sentiment.as_str()),
-            )
-            .col_expr(
-                call::Column::AnalysisSentimentScore,
-                Expr::value(analysis.sentiment_score),
-            )
-            .col_expr(
-                call::Column::AnalysisCategory,
-                Expr::value(analysis.category.as_str()),
-            )
-            .col_expr(
-                call::Column::AnalysisResolution,
-                Expr::value(analysis.resolution.as_str()),
-            )
-            .filter(call::Column::Id.eq(claim.call_id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(unexpected)?;
+        copy_to_call(&txn, claim.call_id, analysis).await?;
         txn.commit().await.map_err(unexpected)?;
         Ok(true)
     }

@@ -15,12 +15,12 @@ use switchboard_domain::ids::{AgentId, CallId, OrganizationId};
 use switchboard_domain::page::{PageRequest, Paged};
 use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome};
 
-use crate::{Backend, Database};
 use crate::accounts::unexpected;
 use crate::analytics::{LATENCY_BY_KEY, RESPONSE_MS, Sql, latency_figures};
 use crate::call_analyses::{self, attach};
 use crate::entities::{call, call_turn};
 use crate::paging::fetch_page;
+use crate::{Backend, Database};
 
 /// Calls and transcripts in the application database.
 #[derive(Clone, Debug)]

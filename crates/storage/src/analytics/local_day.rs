@@ -29,18 +29,21 @@ pub fn push_local_date(sql: &mut Sql, column: &str, window: &AnalyticsWindow) {
     }
 }
 
-/// The local date in `column` of `row`, as [`push_local_date`] gave it.
+/// The local date in `column` of `row`, as [`push_local_date`] gave it (NULL as `None`).
 pub fn read_local_date(
     backend: Backend,
     row: &QueryResult,
     column: &str,
-) -> Result<NaiveDate, RepositoryError> {
+) -> Result<Option<NaiveDate>, RepositoryError> {
     match backend {
         Backend::Postgres => row.try_get("", column).map_err(unexpected),
         Backend::Sqlite => {
-            let text: String = row.try_get("", column).map_err(unexpected)?;
-            NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                .map_err(|e| RepositoryError(anyhow::anyhow!("local date {text:?}: {e}")))
+            let text: Option<String> = row.try_get("", column).map_err(unexpected)?;
+            text.map(|text| {
+                NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                    .map_err(|e| RepositoryError(anyhow::anyhow!("local date {text:?}: {e}")))
+            })
+            .transpose()
         }
     }
 }

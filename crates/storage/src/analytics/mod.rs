@@ -113,22 +113,22 @@ pub(crate) fn latency_figures(row: &QueryResult) -> Result<LatencyFigures, Repos
 }
 
 impl SeaOrmAnalytics {
-    /// The measured agent turns of the scope's calls as `lat (k, ms)`, keyed by the call's local
-    /// date, or by one constant key for the whole window.
-    fn latency_sql(&self, scope: Scope, window: &AnalyticsWindow, per_day: bool) -> Sql {
+    /// The measured agent turns of the scope's calls as `lat (k, ms)`: each keyed by its call's
+    /// local date, and again under a NULL key for the whole window. PostgreSQL materialises
+    /// `turns` once (it is read twice), so the turns are read once for both.
+    fn latency_sql(&self, scope: Scope, window: &AnalyticsWindow) -> Sql {
         let mut sql = Sql::new(self.db.backend());
-        sql.push("WITH lat AS (SELECT ");
-        if per_day {
-            push_local_date(&mut sql, "c.started_at", window);
-        } else {
-            sql.push("'all'");
-        }
-        sql.push(" AS k, ")
+        sql.push("WITH turns AS (SELECT ");
+        push_local_date(&mut sql, "c.started_at", window);
+        sql.push(" AS day, ")
             .push(RESPONSE_MS)
             .push(" AS ms FROM call_turns t JOIN calls c ON c.id = t.call_id");
         push_scope(&mut sql, scope, window);
-        sql.push(" AND t.speaker = 'agent' AND t.total_ms IS NOT NULL)")
-            .push(LATENCY_BY_KEY);
+        sql.push(
+            " AND t.speaker = 'agent' AND t.total_ms IS NOT NULL), \
+             lat AS (SELECT day AS k, ms FROM turns UNION ALL SELECT NULL, ms FROM turns)",
+        )
+        .push(LATENCY_BY_KEY);
         sql
     }
 }
@@ -174,7 +174,9 @@ impl AnalyticsRepository for SeaOrmAnalytics {
                 let duration: Option<i64> = row.try_get("", "duration_secs").map_err(unexpected)?;
                 let score: Option<f64> = row.try_get("", "score_sum").map_err(unexpected)?;
                 Ok(DayTotals {
-                    date: read_local_date(backend, row, "day")?,
+                    date: read_local_date(backend, row, "day")?.ok_or_else(|| {
+                        RepositoryError(anyhow::anyhow!("a day of calls without a date"))
+                    })?,
                     calls: count(row, "calls")?,
                     completed: count(row, "completed")?,
                     failed: count(row, "failed")?,
@@ -267,24 +269,19 @@ impl AnalyticsRepository for SeaOrmAnalytics {
         scope: Scope,
         window: &AnalyticsWindow,
     ) -> Result<(LatencyFigures, Vec<DayLatency>), RepositoryError> {
-        let whole = self
-            .rows(self.latency_sql(scope, window, false))
-            .await?
-            .first()
-            .map(latency_figures)
-            .transpose()?
-            .unwrap_or_default();
-        let days = self
-            .rows(self.latency_sql(scope, window, true))
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(DayLatency {
-                    date: read_local_date(self.db.backend(), row, "k")?,
-                    latency: latency_figures(row)?,
-                })
-            })
-            .collect::<Result<_, RepositoryError>>()?;
+        let mut whole = LatencyFigures::default();
+        let mut days = Vec::new();
+        for row in self.rows(self.latency_sql(scope, window)).await? {
+            match read_local_date(self.db.backend(), &row, "k")? {
+                Some(date) => days.push(DayLatency {
+                    date,
+                    latency: latency_figures(&row)?,
+                }),
+                None => whole = latency_figures(&row)?,
+            }
+        }
+        // Ordered by the date's own type; both databases put the NULL key apart from the days.
+        days.sort_by_key(|d| d.date);
         Ok((whole, days))
     }
 }
