@@ -6,20 +6,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, TransactionTrait,
 };
 use switchboard_domain::call::{
-    AnalyzerKind, Call, CallAnalysis, CallAnalysisState, CallFilter, Category, Resolution,
-    Sentiment,
+    AnalyzerKind, Call, CallAnalysis, CallAnalysisState, Category, Resolution, Sentiment,
 };
-use switchboard_domain::ids::{CallId, OrganizationId};
+use switchboard_domain::ids::CallId;
 use switchboard_domain::ports::{AnalysisClaim, CallAnalysisRepository, RepositoryError};
 
 use crate::Database;
 use crate::accounts::unexpected;
+use crate::entities::call;
 use crate::entities::call_analysis::{self, Column};
 use crate::job_queue::{self, ClaimColumns, chrono_of, clipped, no_token};
 
@@ -181,31 +181,71 @@ pub(crate) async fn attach(
     Ok(())
 }
 
-/// The ids of the organisation's calls whose completed analysis passes the filter's analysis
-/// fields; `None` when the filter has none.
-pub(crate) fn matching(
-    organization: OrganizationId,
-    filter: &CallFilter,
-) -> Option<SelectStatement> {
-    if filter.sentiment.is_none() && filter.category.is_none() && filter.resolution.is_none() {
-        return None;
-    }
-    let mut query = Query::select();
-    query
-        .column(Column::CallId)
-        .from(call_analysis::Entity)
-        .and_where(Column::OrganizationId.eq(organization.as_uuid()))
-        .and_where(Column::Status.eq(COMPLETED));
-    if let Some(sentiment) = filter.sentiment {
-        query.and_where(Column::Sentiment.eq(sentiment.as_str()));
-    }
-    if let Some(category) = &filter.category {
-        query.and_where(Column::Category.eq(category.as_str()));
-    }
-    if let Some(resolution) = filter.resolution {
-        query.and_where(Column::Resolution.eq(resolution.as_str()));
-    }
-    Some(query.to_owned())
+/// The update that stores `analysis` as its job's completed result (the caller picks the job).
+pub(crate) fn completion(
+    analysis: &CallAnalysis,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<call_analysis::Entity> {
+    let json = |value: &[String]| serde_json::Value::from(value.to_vec());
+    call_analysis::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(COMPLETED))
+        .col_expr(Column::ClaimToken, Expr::value(no_token()))
+        .col_expr(Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
+        .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
+        .col_expr(
+            Column::SentimentScore,
+            Expr::value(analysis.sentiment_score),
+        )
+        .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
+        .col_expr(
+            Column::Resolution,
+            Expr::value(analysis.resolution.as_str()),
+        )
+        .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
+        .col_expr(
+            Column::ActionItems,
+            Expr::value(json(&analysis.action_items)),
+        )
+        .col_expr(
+            Column::Extracted,
+            Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
+        )
+        .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
+        .col_expr(Column::CompletedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+}
+
+/// Copies the fields the dashboard sums and the call list filters on beside the call. Called in
+/// the transaction that completes the analysis, and only when that write happened, so the
+/// call's copy never differs from its completed analysis.
+pub(crate) async fn copy_to_call(
+    connection: &impl ConnectionTrait,
+    call_id: CallId,
+    analysis: &CallAnalysis,
+) -> Result<(), RepositoryError> {
+    call::Entity::update_many()
+        .col_expr(
+            call::Column::AnalysisSentiment,
+            Expr::value(analysis.sentiment.as_str()),
+        )
+        .col_expr(
+            call::Column::AnalysisSentimentScore,
+            Expr::value(analysis.sentiment_score),
+        )
+        .col_expr(
+            call::Column::AnalysisCategory,
+            Expr::value(analysis.category.as_str()),
+        )
+        .col_expr(
+            call::Column::AnalysisResolution,
+            Expr::value(analysis.resolution.as_str()),
+        )
+        .filter(call::Column::Id.eq(call_id.as_uuid()))
+        .exec(connection)
+        .await
+        .map_err(unexpected)?;
+    Ok(())
 }
 
 const CLAIM: ClaimColumns<Column> = ClaimColumns {
@@ -223,7 +263,7 @@ impl SeaOrmCallAnalyses {
         update: sea_orm::UpdateMany<call_analysis::Entity>,
     ) -> Result<bool, RepositoryError> {
         job_queue::settle(
-            &self.db,
+            self.db.connection(),
             &CLAIM,
             update,
             (claim.call_id.as_uuid(), RUNNING, claim.token),
@@ -300,38 +340,21 @@ impl CallAnalysisRepository for SeaOrmCallAnalyses {
         analysis: &CallAnalysis,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let json = |value: &[String]| serde_json::Value::from(value.to_vec());
-        self.settle(
-            claim,
-            call_analysis::Entity::update_many()
-                .col_expr(Column::Status, Expr::value(COMPLETED))
-                .col_expr(Column::ClaimToken, Expr::value(no_token()))
-                .col_expr(Column::LastError, Expr::value(Option::<String>::None))
-                .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
-                .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
-                .col_expr(
-                    Column::SentimentScore,
-                    Expr::value(analysis.sentiment_score),
-                )
-                .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
-                .col_expr(
-                    Column::Resolution,
-                    Expr::value(analysis.resolution.as_str()),
-                )
-                .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
-                .col_expr(
-                    Column::ActionItems,
-                    Expr::value(json(&analysis.action_items)),
-                )
-                .col_expr(
-                    Column::Extracted,
-                    Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
-                )
-                .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
-                .col_expr(Column::CompletedAt, Expr::value(now))
-                .col_expr(Column::UpdatedAt, Expr::value(now)),
+        let txn = self.db.connection().begin().await.map_err(unexpected)?;
+        let settled = job_queue::settle(
+            &txn,
+            &CLAIM,
+            completion(analysis, now),
+            (claim.call_id.as_uuid(), RUNNING, claim.token),
         )
-        .await
+        .await?;
+        if !settled {
+            txn.rollback().await.map_err(unexpected)?;
+            return Ok(false);
+        }
+        copy_to_call(&txn, claim.call_id, analysis).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(true)
     }
 
     async fn retry(

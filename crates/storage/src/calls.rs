@@ -1,7 +1,7 @@
 //! `CallRepository` on sea-orm.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, Func, LikeExpr, Query, UnionType};
+use sea_orm::sea_query::{Expr, Func, LikeExpr, Query, SimpleExpr, UnionType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -15,12 +15,12 @@ use switchboard_domain::ids::{AgentId, CallId, OrganizationId};
 use switchboard_domain::page::{PageRequest, Paged};
 use switchboard_domain::ports::{CallRepository, RepositoryError, SaveCallOutcome};
 
-use crate::Database;
 use crate::accounts::unexpected;
 use crate::analytics::{LATENCY_BY_KEY, RESPONSE_MS, Sql, latency_figures};
 use crate::call_analyses::{self, attach};
 use crate::entities::{call, call_turn, organization};
 use crate::paging::fetch_page;
+use crate::{Backend, Database};
 
 /// Calls and transcripts in the application database.
 #[derive(Clone, Debug)]
@@ -153,6 +153,26 @@ fn searched(organization: OrganizationId, words: &str) -> sea_orm::sea_query::Se
         .to_owned()
 }
 
+/// `calls.id` among the `candidates` of a search. On PostgreSQL as `= ANY(ARRAY(...))`: the
+/// candidates are collected once (from the trigram indexes) and each is looked up by key;
+/// `IN (...)` let the planner, which cannot know how few they are, hash them against a scan of
+/// every call of the organisation (docs/performance.md has both plans). SQLite keeps `IN`.
+fn among_searched(
+    backend: Backend,
+    candidates: sea_orm::sea_query::SelectStatement,
+) -> sea_orm::sea_query::SimpleExpr {
+    match backend {
+        Backend::Postgres => Expr::cust_with_exprs(
+            "$1 = ANY(ARRAY($2))",
+            [
+                Expr::col((call::Entity, call::Column::Id)).into(),
+                SimpleExpr::SubQuery(None, Box::new(candidates.into_sub_query_statement())),
+            ],
+        ),
+        Backend::Sqlite => call::Column::Id.in_subquery(candidates),
+    }
+}
+
 fn to_i64(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
@@ -221,6 +241,11 @@ async fn insert_call(
         idempotency_key: Set(call.idempotency_key.clone()),
         created_at: Set(call.created_at),
         updated_at: Set(call.updated_at),
+        // Filled in when the call's analysis completes.
+        analysis_sentiment: Set(None),
+        analysis_sentiment_score: Set(None),
+        analysis_category: Set(None),
+        analysis_resolution: Set(None),
     })
     .exec_without_returning(txn)
     .await
@@ -376,10 +401,21 @@ impl CallRepository for SeaOrmCalls {
             .map(str::trim)
             .filter(|w| !w.is_empty())
         {
-            query = query.filter(call::Column::Id.in_subquery(searched(organization, words)));
+            query = query.filter(among_searched(
+                self.db.backend(),
+                searched(organization, words),
+            ));
         }
-        if let Some(analysed) = call_analyses::matching(organization, filter) {
-            query = query.filter(call::Column::Id.in_subquery(analysed));
+        // A completed analysis's fields are copied onto its call (NULL until then), so these
+        // filters match the calls whose completed analysis has them.
+        if let Some(sentiment) = filter.sentiment {
+            query = query.filter(call::Column::AnalysisSentiment.eq(sentiment.as_str()));
+        }
+        if let Some(category) = &filter.category {
+            query = query.filter(call::Column::AnalysisCategory.eq(category.as_str()));
+        }
+        if let Some(resolution) = filter.resolution {
+            query = query.filter(call::Column::AnalysisResolution.eq(resolution.as_str()));
         }
         query = match sort {
             CallSort::Newest => query

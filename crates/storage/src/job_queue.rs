@@ -95,9 +95,10 @@ pub(crate) struct ClaimColumns<C> {
 }
 
 /// Applies `update` to the job `key` if `token` still holds it (its status is `held`, the same
-/// token): a claim lost to a lease takeover writes nothing. Whether the write happened.
+/// token): a claim lost to a lease takeover writes nothing. Whether the write happened. Run on
+/// a transaction when the settlement writes elsewhere too.
 pub(crate) async fn settle<E>(
-    db: &Database,
+    connection: &impl ConnectionTrait,
     columns: &ClaimColumns<E::Column>,
     update: UpdateMany<E>,
     (key, held, token): (uuid::Uuid, &str, uuid::Uuid),
@@ -109,7 +110,7 @@ where
         .filter(columns.key.eq(key))
         .filter(columns.status.eq(held))
         .filter(columns.token.eq(token))
-        .exec(db.connection())
+        .exec(connection)
         .await
         .map_err(unexpected)?;
     Ok(updated.rows_affected == 1)

@@ -185,45 +185,22 @@ pub async fn record_analysis(
     analysis: &switchboard_domain::call::CallAnalysis,
     at: chrono::DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, QueryFilter, TransactionTrait};
 
-    use crate::entities::call_analysis::{Column, Entity};
+    use crate::call_analyses::{completion, copy_to_call};
+    use crate::entities::call_analysis::Column;
 
-    let json = |value: &[String]| serde_json::Value::from(value.to_vec());
-    let updated = Entity::update_many()
-        .col_expr(Column::Status, Expr::value("completed"))
-        .col_expr(Column::ClaimToken, Expr::value(Option::<uuid::Uuid>::None))
-        .col_expr(Column::Summary, Expr::value(analysis.summary.clone()))
-        .col_expr(Column::Sentiment, Expr::value(analysis.sentiment.as_str()))
-        .col_expr(
-            Column::SentimentScore,
-            Expr::value(analysis.sentiment_score),
-        )
-        .col_expr(Column::Category, Expr::value(analysis.category.as_str()))
-        .col_expr(
-            Column::Resolution,
-            Expr::value(analysis.resolution.as_str()),
-        )
-        .col_expr(Column::KeyTopics, Expr::value(json(&analysis.key_topics)))
-        .col_expr(
-            Column::ActionItems,
-            Expr::value(json(&analysis.action_items)),
-        )
-        .col_expr(
-            Column::Extracted,
-            Expr::value(serde_json::Value::Object(analysis.extracted.clone())),
-        )
-        .col_expr(Column::Analyzer, Expr::value(analysis.analyzer.as_str()))
-        .col_expr(Column::CompletedAt, Expr::value(at))
-        .col_expr(Column::UpdatedAt, Expr::value(at))
+    let txn = database.connection().begin().await?;
+    let updated = completion(analysis, at)
         .filter(Column::CallId.eq(call.as_uuid()))
-        .exec(database.connection())
+        .exec(&txn)
         .await?;
     anyhow::ensure!(
         updated.rows_affected == 1,
         "call {call} has no analysis job to complete"
     );
+    copy_to_call(&txn, call, analysis).await?;
+    txn.commit().await?;
     Ok(())
 }
 

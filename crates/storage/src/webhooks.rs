@@ -161,7 +161,7 @@ impl SeaOrmWebhooks {
         update: UpdateMany<webhook_delivery::Entity>,
     ) -> Result<bool, RepositoryError> {
         job_queue::settle(
-            &self.db,
+            self.db.connection(),
             &CLAIM,
             update,
             (claim.delivery.id.as_uuid(), DELIVERING, claim.token),

@@ -30,6 +30,12 @@ pub struct Model {
     pub idempotency_key: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The completed analysis's filterable fields, copied here when it completes (NULL before)
+    /// so that sums and filters over calls need no join.
+    pub analysis_sentiment: Option<String>,
+    pub analysis_sentiment_score: Option<f64>,
+    pub analysis_category: Option<String>,
+    pub analysis_resolution: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
