@@ -63,6 +63,29 @@ struct Period {
 }
 
 impl Period {
+    /// The period's totals, one per day of `wide`, from the days that had calls.
+    fn of(
+        days: u32,
+        wide: &AnalyticsWindow,
+        window: AnalyticsWindow,
+        found: Vec<DayTotals>,
+    ) -> Self {
+        let mut found = found.into_iter().peekable();
+        let mut totals = Vec::with_capacity(wide.days().len());
+        for day in wide.days() {
+            // Both lists are in date order; days without calls are zeros.
+            match found.next_if(|t| t.date == day.date) {
+                Some(t) => totals.push(t),
+                None => totals.push(DayTotals::empty(day.date)),
+            }
+        }
+        Self {
+            days,
+            window,
+            totals,
+        }
+    }
+
     /// The totals of the asked-for days only.
     fn asked(&self) -> &[DayTotals] {
         let skip = self.totals.len().saturating_sub(self.days as usize);
@@ -170,29 +193,22 @@ impl AnalyticsService {
         })
     }
 
-    async fn period(&self, scope: Scope, days: u32) -> Result<Period, AnalyticsError> {
+    /// The window of the asked-for days, and the wider one (at least a week) the day totals
+    /// are read over.
+    async fn windows(
+        &self,
+        scope: Scope,
+        days: u32,
+    ) -> Result<(AnalyticsWindow, AnalyticsWindow), AnalyticsError> {
         let wide = self.window(scope.organization, days.max(WEEK_DAYS)).await?;
         let window = wide.last(days);
-        let mut found = self
-            .ports
-            .analytics
-            .day_totals(scope, &wide)
-            .await?
-            .into_iter()
-            .peekable();
-        let mut totals = Vec::with_capacity(wide.days().len());
-        for day in wide.days() {
-            // Both lists are in date order; days without calls are zeros.
-            match found.next_if(|t| t.date == day.date) {
-                Some(t) => totals.push(t),
-                None => totals.push(DayTotals::empty(day.date)),
-            }
-        }
-        Ok(Period {
-            days,
-            window,
-            totals,
-        })
+        Ok((wide, window))
+    }
+
+    async fn period(&self, scope: Scope, days: u32) -> Result<Period, AnalyticsError> {
+        let (wide, window) = self.windows(scope, days).await?;
+        let found = self.ports.analytics.day_totals(scope, &wide).await?;
+        Ok(Period::of(days, &wide, window, found))
     }
 
     /// Seed 004's dashboard over the last `days` days (1..=90), optionally of one agent.
@@ -207,17 +223,16 @@ impl AnalyticsService {
     ) -> Result<Dashboard, AnalyticsError> {
         check_days(days)?;
         let scope = self.scope(organization, agent).await?;
-        let period = self.period(scope, days).await?;
-        let categories = self
-            .ports
-            .analytics
-            .categories(scope, &period.window)
-            .await?;
-        let recent_calls = self
-            .ports
-            .analytics
-            .recent_calls(scope, &period.window, DASHBOARD_LIST_LEN as u64)
-            .await?;
+        let (wide, window) = self.windows(scope, days).await?;
+        // Independent reads, each on a connection of its own: the answer waits for the
+        // slowest, not for their sum.
+        let analytics = &self.ports.analytics;
+        let (found, categories, recent_calls) = futures_util::try_join!(
+            analytics.day_totals(scope, &wide),
+            analytics.categories(scope, &window),
+            analytics.recent_calls(scope, &window, DASHBOARD_LIST_LEN as u64),
+        )?;
+        let period = Period::of(days, &wide, window, found);
         Ok(Dashboard {
             days,
             time_zone: period.window.time_zone(),
@@ -261,8 +276,13 @@ impl AnalyticsService {
     ) -> Result<Metrics, AnalyticsError> {
         check_days(days)?;
         let scope = self.scope(organization, agent).await?;
-        let period = self.period(scope, days).await?;
-        let (latency, daily_latency) = self.ports.analytics.latency(scope, &period.window).await?;
+        let (wide, window) = self.windows(scope, days).await?;
+        let analytics = &self.ports.analytics;
+        let (found, (latency, daily_latency)) = futures_util::try_join!(
+            analytics.day_totals(scope, &wide),
+            analytics.latency(scope, &window),
+        )?;
+        let period = Period::of(days, &wide, window, found);
         let daily = period
             .trends()
             .into_iter()
