@@ -241,8 +241,9 @@ async fn a_browser_socket_needs_a_token_for_its_call() -> anyhow::Result<()> {
     let (mut second, _) = connect_async(room_url).await?;
     let refused = next_event(&mut second, &mut Vec::new()).await?;
     assert_eq!(refused["type"], "error", "{refused}");
-    // Ending the call through the API hangs up the live socket.
-    expect_json(
+    // Ending the call through the API hangs up the live socket; the answer comes once the
+    // session has finished the call, ended by the client.
+    let answer = expect_json(
         web.app
             .post_json(
                 &format!("/api/v1/calls/{call}/end"),
@@ -253,6 +254,10 @@ async fn a_browser_socket_needs_a_token_for_its_call() -> anyhow::Result<()> {
         200,
     )
     .await?;
+    assert_eq!(answer["status"], "completed", "{answer}");
+    assert_eq!(answer["end_reason"], "ended_by_client", "{answer}");
+    // Kept by the session as it finished the call (so its last lines were written too).
+    assert!(answer["recording_url"].is_string(), "{answer}");
     let ended = until(&mut socket, &mut Vec::new(), "ended").await?;
     assert_eq!(ended["reason"], "ended_by_server", "{ended}");
     Ok(())

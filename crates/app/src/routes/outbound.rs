@@ -3,6 +3,8 @@
 //! `/api/calls/start` and `/api/calls/end`. Call initiation is rate limited per user
 //! (`RATE_LIMIT_CALLS_PER_MIN`), capped per organisation, and deduplicated by `Idempotency-Key`.
 
+use std::time::Duration;
+
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use switchboard_domain::call::{Call, CallChannel, CallDirection, CallStart, CallTarget, Opened};
@@ -124,13 +126,24 @@ fn detects_machines(call: &Call) -> bool {
 
 /// Ends a call: stored as ended, the live session (if this instance carries it) told to stop,
 /// and a phone call hung up at the provider.
+/// How long ending a call waits for the session carrying it to finish it.
+const LIVE_END_WAIT: Duration = Duration::from_secs(5);
+
 pub(crate) async fn end_call(
     state: &AppState,
     user: &CurrentUser,
     id: CallId,
 ) -> Result<Call, ApiError> {
-    let call = state.calls.end(user.0.organization_id, id).await?;
-    state.live_calls.hang_up(id);
+    let organization = user.0.organization_id;
+    // A call carried here is ended by its session, which writes the last transcript lines
+    // first; ending it in the database underneath would queue its analysis before them. The
+    // call is looked up in the caller's organisation before anything is asked of it.
+    let (call, _) = state.calls.get(organization, id).await?;
+    if call.is_active() {
+        state.live_calls.end_and_wait(id, LIVE_END_WAIT).await;
+    }
+    // Ends the call if its session did not (or none here carries it); as it is otherwise.
+    let call = state.calls.end(organization, id).await?;
     if call.channel == CallChannel::Phone
         && let (Some(telephony), Some(provider_id)) = (&state.telephony, &call.provider_call_id)
     {

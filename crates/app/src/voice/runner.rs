@@ -53,10 +53,12 @@ pub struct CallSetup {
 }
 
 /// Why a voice call ended, as stored.
-fn end_reason(end: &SessionEnd, timed_out: bool) -> (CallStatus, String) {
+fn end_reason(end: &SessionEnd, timed_out: bool, stopped: bool) -> (CallStatus, String) {
     match end {
         SessionEnd::Hangup => (CallStatus::Completed, "customer_hangup".into()),
         SessionEnd::Shutdown if timed_out => (CallStatus::Completed, "max_duration".into()),
+        // Stopped through the API (`POST /api/v1/calls/{id}/end`).
+        SessionEnd::Shutdown if stopped => (CallStatus::Completed, "ended_by_client".into()),
         SessionEnd::Shutdown => (CallStatus::Completed, "ended_by_server".into()),
         SessionEnd::Agent(reason) => (CallStatus::Completed, reason.as_str().to_owned()),
         SessionEnd::SilenceTimeout => (CallStatus::Completed, "silence_timeout".into()),
@@ -238,6 +240,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
     tokio::pin!(deadline);
     let mut stop = stop;
     let mut timed_out = false;
+    let mut stopped = false;
     // A caller who hangs up stops talking but may still be listening (a browser waits for
     // `ended`); a channel that is gone does neither.
     let mut listening = true;
@@ -252,6 +255,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
             }
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
+                    stopped = changed.is_ok();
                     let _ = shutdown_tx.send(true);
                 }
             }
@@ -314,7 +318,7 @@ pub async fn run_call(setup: CallSetup, channel: &mut impl Channel) -> Option<Se
     }
     let (status, reason, state, recording) = match &outcome {
         Some(outcome) => {
-            let (status, reason) = end_reason(&outcome.end, timed_out);
+            let (status, reason) = end_reason(&outcome.end, timed_out, stopped);
             (
                 status,
                 reason,
