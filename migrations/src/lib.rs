@@ -18,6 +18,7 @@ mod m20261121_000011_twilio_transcripts;
 mod m20261121_000012_calendar;
 mod m20261121_000013_analytics_indexes;
 mod m20261121_000014_webhooks;
+mod m20261121_000016_call_reconciliation;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000012_calendar::Migration),
             Box::new(m20261121_000013_analytics_indexes::Migration),
             Box::new(m20261121_000014_webhooks::Migration),
+            Box::new(m20261121_000016_call_reconciliation::Migration),
         ]
     }
 }

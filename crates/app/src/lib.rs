@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod providers;
 pub mod rate_limit;
 pub mod routes;
+pub mod reconciler;
 pub mod scheduler;
 pub mod security;
 pub mod settings;

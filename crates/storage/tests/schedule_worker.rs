@@ -24,7 +24,7 @@ use switchboard_domain::events::NoEvents;
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
 use switchboard_domain::ports::{
     AccountRepository, AgentRepository, ChatRequest, ChatStream, Dial, LanguageModel, LlmError,
-    MediaStreamTarget, PlacedCall, ScheduleRepository, Telephony, TelephonyError,
+    MediaStreamTarget, PlacedCall, ProviderCallState, ScheduleRepository, Telephony, TelephonyError,
 };
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{
@@ -120,6 +120,10 @@ impl Telephony for RecordingTelephony {
 
     async fn play_and_hang_up(&self, _: &str, _: &str) -> Result<(), TelephonyError> {
         Ok(())
+    }
+
+    async fn fetch(&self, _: &str) -> Result<ProviderCallState, TelephonyError> {
+        Err(TelephonyError::NoSuchCall)
     }
 }
 
