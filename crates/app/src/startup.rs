@@ -49,8 +49,8 @@ use crate::http::route_table::RouteTable;
 use crate::metrics::Metrics;
 use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
-use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::reconciler::Reconciler;
+use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::scheduler::{ScheduledDialer, Scheduler};
 use crate::security::{Argon2Hasher, JwtTokens, OAuthStates, resolve_secret_key};
 use crate::settings::Settings;
@@ -507,11 +507,7 @@ impl Application {
             call_logs.stop(grace).await;
             worker.stop(grace).await;
         };
-        tokio::join!(
-            background,
-            scheduler.stop(grace),
-            reconciler.stop(grace)
-        );
+        tokio::join!(background, scheduler.stop(grace), reconciler.stop(grace));
         // Stopped last: the work finishing above still tells events.
         drop(relay);
         // Last, since everything above may still publish events: what was published is

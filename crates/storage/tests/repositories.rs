@@ -1587,11 +1587,7 @@ async fn live_calls_stop_at_the_cap_even_when_started_together(db: Database) -> 
 }
 
 /// A phone call in `status`, last updated `minutes` ago.
-fn phone_call(
-    organization: OrganizationId,
-    status: CallStatus,
-    minutes: i64,
-) -> Call {
+fn phone_call(organization: OrganizationId, status: CallStatus, minutes: i64) -> Call {
     let mut call = new_call(organization, None);
     call.channel = CallChannel::Phone;
     call.direction = CallDirection::Outbound;

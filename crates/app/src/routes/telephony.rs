@@ -5,9 +5,7 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use switchboard_domain::call::{
-    CallChannel, CallDirection, CallError, CallStart, CallTarget,
-};
+use switchboard_domain::call::{CallChannel, CallDirection, CallError, CallStart, CallTarget};
 use switchboard_domain::phone_number::{E164, PhoneNumberStatus};
 use switchboard_twilio::{call_status, signature, twiml};
 use tracing::{info, warn};

@@ -14,8 +14,8 @@ use super::input::{
 };
 use super::model::{AttemptOutcome, ScheduleFilter, ScheduleStatus, ScheduledCall};
 use crate::call::{
-    UNCONFIRMED_END_REASON,
     Call, CallChannel, CallDirection, CallError, CallService, CallStart, CallTarget,
+    UNCONFIRMED_END_REASON,
 };
 use crate::ids::{AgentId, CampaignId, OrganizationId, ScheduledCallId, UserId};
 use crate::page::{PageRequest, Paged};

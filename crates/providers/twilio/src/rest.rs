@@ -11,9 +11,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use switchboard_domain::call::CallStatus;
-use switchboard_domain::ports::{
-    Dial, PlacedCall, ProviderCallState, Telephony, TelephonyError,
-};
+use switchboard_domain::ports::{Dial, PlacedCall, ProviderCallState, Telephony, TelephonyError};
 use switchboard_provider_http::endpoint;
 use tracing::{debug, instrument};
 use url::Url;
