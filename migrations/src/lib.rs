@@ -19,6 +19,7 @@ mod m20261121_000012_calendar;
 mod m20261121_000013_analytics_indexes;
 mod m20261121_000014_webhooks;
 mod m20261121_000015_call_analysis_columns;
+mod m20261121_000016_call_reconciliation;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000013_analytics_indexes::Migration),
             Box::new(m20261121_000014_webhooks::Migration),
             Box::new(m20261121_000015_call_analysis_columns::Migration),
+            Box::new(m20261121_000016_call_reconciliation::Migration),
         ]
     }
 }

@@ -505,3 +505,63 @@ async fn an_answering_machine_gets_the_voicemail_message() -> anyhow::Result<()>
     assert_eq!(ended["end_reason"], "voicemail");
     Ok(())
 }
+
+/// A server reconciling stale phone calls every second, on a clock the test moves.
+fn reconciling(b: TestAppBuilder) -> TestAppBuilder {
+    b.with_manual_clock()
+        .env("CALL_RECONCILE_AFTER_SECS", "600")
+        .env("CALL_RECONCILE_POLL_SECS", "1")
+        .env("ACCESS_TOKEN_TTL_SECS", "86400")
+        .env("RATE_LIMIT_CALLS_PER_MIN", "100")
+}
+
+#[tokio::test]
+async fn calls_whose_end_twilio_never_reported_are_reconciled_from_twilio() -> anyhow::Result<()> {
+    let d = dialer(|b| {
+        reconciling(b)
+            .env("CALL_CONCURRENCY_PER_ORG", "3")
+            .env("CALL_CONCURRENCY_INBOUND_RESERVED", "1")
+    })
+    .await?;
+    let answered = expect_json(place(&d, None).await?, 201).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let lost = expect_json(place(&d, None).await?, 201).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The organisation's outbound slots are taken.
+    expect_error(place(&d, None).await?, 429).await?;
+
+    // Both calls end at Twilio, but no status callback ever arrives: one was completed after 42
+    // connected seconds, the other's record is gone from the account.
+    let dials = d.twilio.dials();
+    let answered_sid = dials[0].sid.clone().unwrap_or_default();
+    assert!(d.twilio.update_call(&answered_sid, |call| {
+        call.status = "completed".into();
+        call.duration_secs = Some(42);
+    }));
+    assert!(
+        d.twilio
+            .forget_call(dials[1].sid.as_deref().unwrap_or_default())
+    );
+
+    // Ten minutes without news: the reconciler asks Twilio.
+    d.app.clock().advance(chrono::Duration::minutes(11));
+    let completed = until_status(&d, &answered, "completed").await?;
+    assert_eq!(completed["duration_seconds"], 42);
+    assert_eq!(completed["end_reason"], "completed");
+    let failed = until_status(&d, &lost, "failed").await?;
+    assert_eq!(failed["end_reason"], "lost");
+
+    // The slots are free again.
+    expect_json(place(&d, None).await?, 201).await?;
+    // Twilio's late callback for the completed call changes nothing.
+    assert_eq!(
+        report(&d.app, &answered_sid, "in-progress", &[]).await?,
+        204
+    );
+    assert_eq!(call(&d, &answered).await?["status"], "completed");
+    Ok(())
+}

@@ -789,3 +789,56 @@ async fn two_instances_on_one_database_dial_each_scheduled_call_once() -> anyhow
     assert_eq!(dialled.len(), 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dialled_attempt_whose_end_twilio_never_reported_is_settled_by_the_reconciler()
+-> anyhow::Result<()> {
+    let providers = Providers::start().await?;
+    let app = providers
+        .server()
+        .with_manual_clock()
+        .env("PUBLIC_URL", PUBLIC_URL)
+        .env("CALL_RECONCILE_AFTER_SECS", "600")
+        .env("CALL_RECONCILE_POLL_SECS", "1")
+        .spawn()
+        .await?;
+    let token = app.signed_in_user().await?;
+    let agent = agent(&app, &token).await?;
+    let now = app.clock().now();
+    let scheduled = schedule(
+        &app,
+        &token,
+        &json!({
+            "phone_number": NUMBER,
+            "agent_id": agent,
+            "scheduled_time": time(now + Duration::minutes(1)),
+            "max_attempts": 2,
+        }),
+    )
+    .await?;
+    let id = scheduled["id"].as_str().unwrap_or_default().to_owned();
+    app.clock().advance(Duration::minutes(1));
+    anyhow::ensure!(
+        providers.twilio.wait_for_dials(1, WAIT).await,
+        "the due call was never dialled"
+    );
+    wait_for(&app, &token, &id, "the attempt's call", |c| {
+        c["status"] == "dialing" && c["call_id"].is_string()
+    })
+    .await?;
+    // The call is answered and completed at Twilio; its callbacks never arrive.
+    let sid = providers.twilio.dials()[0].sid.clone().unwrap_or_default();
+    assert!(providers.twilio.update_call(&sid, |call| {
+        call.status = "completed".into();
+        call.duration_secs = Some(30);
+    }));
+
+    app.clock().advance(Duration::minutes(11));
+    let done = wait_for(&app, &token, &id, "the attempt settled", |c| {
+        c["status"] == "done"
+    })
+    .await?;
+    assert_eq!(done["attempts"][0]["outcome"], "completed");
+    assert_eq!(providers.twilio.dials().len(), 1, "never dialled again");
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod providers;
 pub mod rate_limit;
+pub mod reconciler;
 pub mod routes;
 pub mod scheduler;
 pub mod security;

@@ -228,6 +228,10 @@ pub struct Settings {
     pub call_concurrency_per_org: u32,
     pub call_concurrency_inbound_reserved: u32,
     pub scheduler_poll_ms: u64,
+    /// A live phone call not updated for this long is checked with the telephony provider.
+    pub call_reconcile_after_secs: u64,
+    /// How often the reconciler looks for such calls.
+    pub call_reconcile_poll_secs: u64,
     pub analysis: AnalysisSettings,
     pub webhooks: WebhookSettings,
     pub telemetry: TelemetrySettings,
@@ -585,6 +589,16 @@ impl Settings {
         if scheduler_poll_ms == 0 {
             return Err(invalid("SCHEDULER_POLL_MS", "must be more than 0"));
         }
+        let call_reconcile_after_secs =
+            r.parsed("CALL_RECONCILE_AFTER_SECS", 600, "a number of seconds")?;
+        if call_reconcile_after_secs == 0 {
+            return Err(invalid("CALL_RECONCILE_AFTER_SECS", "must be more than 0"));
+        }
+        let call_reconcile_poll_secs =
+            r.parsed("CALL_RECONCILE_POLL_SECS", 60, "a number of seconds")?;
+        if call_reconcile_poll_secs == 0 {
+            return Err(invalid("CALL_RECONCILE_POLL_SECS", "must be more than 0"));
+        }
         let analysis = AnalysisSettings {
             max_attempts: r.parsed("ANALYSIS_MAX_ATTEMPTS", 5, "a whole number")?,
             retry_base_ms: r.parsed(
@@ -722,6 +736,8 @@ impl Settings {
                 "a whole number",
             )?,
             scheduler_poll_ms,
+            call_reconcile_after_secs,
+            call_reconcile_poll_secs,
             analysis,
             webhooks,
             telemetry: TelemetrySettings {
@@ -822,6 +838,8 @@ mod tests {
         assert_eq!(s.rate_limits.scenarios_per_min, 10);
         assert_eq!(s.call_concurrency_per_org, 50);
         assert_eq!(s.scheduler_poll_ms, 500);
+        assert_eq!(s.call_reconcile_after_secs, 600);
+        assert_eq!(s.call_reconcile_poll_secs, 60);
         assert_eq!(s.analysis.max_attempts, 5);
         assert_eq!(s.analysis.retry_base_ms, 10_000);
         assert_eq!(s.analysis.retry_max_ms, 3_600_000);
@@ -869,6 +887,9 @@ mod tests {
             ("RATE_LIMIT_AUTH_PER_MIN", "-1"),
             ("SCHEDULER_POLL_MS", "soon"),
             ("SCHEDULER_POLL_MS", "0"),
+            ("CALL_RECONCILE_AFTER_SECS", "0"),
+            ("CALL_RECONCILE_POLL_SECS", "0"),
+            ("CALL_RECONCILE_POLL_SECS", "often"),
             ("ANALYSIS_MAX_ATTEMPTS", "0"),
             ("ANALYSIS_MAX_ATTEMPTS", "many"),
             ("ANALYSIS_RETRY_BASE_MS", "-5"),

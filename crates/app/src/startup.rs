@@ -49,6 +49,7 @@ use crate::http::route_table::RouteTable;
 use crate::metrics::Metrics;
 use crate::providers;
 use crate::rate_limit::InMemoryRateLimiter;
+use crate::reconciler::Reconciler;
 use crate::routes::{self, ApiDoc, OpenApiJson};
 use crate::scheduler::{ScheduledDialer, Scheduler};
 use crate::security::{Argon2Hasher, JwtTokens, OAuthStates, resolve_secret_key};
@@ -88,6 +89,7 @@ pub struct Application {
     call_logs: CallLogWriter,
     /// Started with the server, stopped after it.
     scheduler: Scheduler,
+    reconciler: Reconciler,
     /// Relays live events to and from Redis, when configured; stopped after the server.
     relay: Option<RelayTasks>,
     webhook_outbox: OutboxWriter,
@@ -399,6 +401,12 @@ impl Application {
             Arc::new(ScheduledDialer::new(state.get_ref().clone())),
             Duration::from_millis(settings.scheduler_poll_ms),
         );
+        let reconciler = Reconciler::new(
+            state.calls.clone(),
+            state.telephony.clone(),
+            Duration::from_secs(settings.call_reconcile_after_secs),
+            Duration::from_secs(settings.call_reconcile_poll_secs),
+        );
         let document = openapi_document();
         let routes = web::Data::new(RouteTable::from_openapi(&document));
         let openapi = web::Data::new(OpenApiJson(document.to_json()?));
@@ -447,6 +455,7 @@ impl Application {
             worker,
             call_logs,
             scheduler,
+            reconciler,
             relay,
             webhook_outbox,
             webhook_worker,
@@ -465,10 +474,11 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves, with the scheduler placing due scheduled calls, until SIGTERM/SIGINT or
-    /// [`actix_web::dev::ServerHandle::stop`], letting requests in flight finish, then stops the
-    /// call-log writer, the background worker and the scheduler (each finishing the work in
-    /// hand) and closes the database pool.
+    /// Serves, with the scheduler placing due scheduled calls and the reconciler checking stale
+    /// phone calls, until SIGTERM/SIGINT or [`actix_web::dev::ServerHandle::stop`], letting
+    /// requests in flight finish, then stops the call-log writer, the background worker, the
+    /// scheduler and the reconciler (each finishing the work in hand) and closes the database
+    /// pool.
     ///
     /// # Errors
     /// When the server fails.
@@ -479,12 +489,14 @@ impl Application {
             worker,
             call_logs,
             scheduler,
+            reconciler,
             relay,
             webhook_outbox,
             webhook_worker,
             ..
         } = self;
         let scheduler = scheduler.start();
+        let reconciler = reconciler.start();
         let served = server.await;
         // The steps under way finish (or are left to their leases) before the pool closes
         // under them.
@@ -495,7 +507,7 @@ impl Application {
             call_logs.stop(grace).await;
             worker.stop(grace).await;
         };
-        tokio::join!(background, scheduler.stop(grace));
+        tokio::join!(background, scheduler.stop(grace), reconciler.stop(grace));
         // Stopped last: the work finishing above still tells events.
         drop(relay);
         // Last, since everything above may still publish events: what was published is

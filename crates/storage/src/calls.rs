@@ -266,6 +266,14 @@ const ENDED: [CallStatus; 5] = [
     CallStatus::Canceled,
 ];
 
+/// The statuses of live calls, named rather than excluded where an index on the status should
+/// be used: `IN` reads only their entries, `NOT IN` reads all.
+const LIVE: [CallStatus; 3] = [
+    CallStatus::Queued,
+    CallStatus::Ringing,
+    CallStatus::InProgress,
+];
+
 /// The organisation's live calls, counted on `connection`.
 async fn count_live(
     connection: &impl ConnectionTrait,
@@ -353,6 +361,28 @@ impl CallRepository for SeaOrmCalls {
 
     async fn count_active(&self, organization: OrganizationId) -> Result<u64, RepositoryError> {
         count_live(self.db.connection(), organization).await
+    }
+
+    async fn find_stale_live_phone_calls(
+        &self,
+        updated_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Call>, RepositoryError> {
+        // Served by `ix_calls_status_updated`: few calls are live, so the scan is short however
+        // many have ended.
+        call::Entity::find()
+            .filter(call::Column::Status.is_in(LIVE.map(CallStatus::as_str)))
+            .filter(call::Column::Channel.eq(CallChannel::Phone.as_str()))
+            .filter(call::Column::UpdatedAt.lt(updated_before))
+            .order_by_asc(call::Column::UpdatedAt)
+            .order_by_asc(call::Column::Id)
+            .limit(u64::from(limit))
+            .all(self.db.connection())
+            .await
+            .map_err(unexpected)?
+            .into_iter()
+            .map(call_from_row)
+            .collect()
     }
 
     async fn find_by_provider_id(

@@ -24,7 +24,7 @@ use switchboard_domain::events::{Event, EventKind, EventPublisher};
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
 use switchboard_domain::ports::{
     AccountRepository, ChatEvent, ChatRequest, ChatStream, Dial, FinishReason, LanguageModel,
-    LlmError, MediaStreamTarget, PlacedCall, Telephony, TelephonyError,
+    LlmError, MediaStreamTarget, PlacedCall, ProviderCallState, Telephony, TelephonyError,
 };
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_local::LexiconAnalyzer;
@@ -139,6 +139,10 @@ impl Telephony for Telephone {
 
     async fn play_and_hang_up(&self, _: &str, _: &str) -> Result<(), TelephonyError> {
         Ok(())
+    }
+
+    async fn fetch(&self, _: &str) -> Result<ProviderCallState, TelephonyError> {
+        Err(TelephonyError::NoSuchCall)
     }
 }
 

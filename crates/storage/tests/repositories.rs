@@ -83,6 +83,7 @@ on_both_backends!(
     onboarding_agent_is_replaced_only_when_expected,
     concurrent_first_agents_have_one_winner,
     live_calls_stop_at_the_cap_even_when_started_together,
+    stale_live_phone_calls_are_found_oldest_first_across_organisations,
 );
 
 fn now() -> chrono::DateTime<Utc> {
@@ -1581,6 +1582,85 @@ async fn live_calls_stop_at_the_cap_even_when_started_together(db: Database) -> 
         calls
             .insert_within_cap(&new_call(other, None), &[], 4)
             .await?
+    );
+    Ok(())
+}
+
+/// A phone call in `status`, last updated `minutes` ago.
+fn phone_call(organization: OrganizationId, status: CallStatus, minutes: i64) -> Call {
+    let mut call = new_call(organization, None);
+    call.channel = CallChannel::Phone;
+    call.direction = CallDirection::Outbound;
+    call.status = status;
+    call.provider_call_id = Some(format!("CA{}", uuid::Uuid::new_v4().simple()));
+    call.updated_at = now() - Duration::minutes(minutes);
+    if status.is_final() {
+        call.ended_at = Some(call.updated_at);
+    }
+    call
+}
+
+async fn stale_live_phone_calls_are_found_oldest_first_across_organisations(
+    db: Database,
+) -> anyhow::Result<()> {
+    let calls = SeaOrmCalls::new(db.clone());
+    let (_, org) = tenant(&db).await;
+    let (_, other) = tenant(&db).await;
+    let queued = phone_call(org, CallStatus::Queued, 30);
+    let ringing = phone_call(other, CallStatus::Ringing, 20);
+    let in_progress = phone_call(org, CallStatus::InProgress, 15);
+    let mut unconfirmed = phone_call(other, CallStatus::Queued, 12);
+    unconfirmed.provider_call_id = None;
+    for call in [&queued, &ringing, &in_progress, &unconfirmed] {
+        calls.insert(call, &[]).await?;
+    }
+    // Not stale: recent, ended, or not a phone call.
+    let mut text = phone_call(org, CallStatus::InProgress, 40);
+    text.channel = CallChannel::Text;
+    let mut web = phone_call(org, CallStatus::InProgress, 40);
+    web.channel = CallChannel::Web;
+    for call in [
+        phone_call(org, CallStatus::InProgress, 2),
+        phone_call(other, CallStatus::Completed, 40),
+        phone_call(org, CallStatus::Failed, 40),
+        text,
+        web,
+    ] {
+        calls.insert(&call, &[]).await?;
+    }
+
+    let before = now() - Duration::minutes(10);
+    let ids = |found: Vec<Call>| found.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(calls.find_stale_live_phone_calls(before, 10).await?),
+        [queued.id, ringing.id, in_progress.id, unconfirmed.id],
+        "every organisation's stale live phone calls, least recently updated first"
+    );
+    assert_eq!(
+        ids(calls.find_stale_live_phone_calls(before, 2).await?),
+        [queued.id, ringing.id],
+        "bounded by the limit"
+    );
+    let found = calls.find_stale_live_phone_calls(before, 1).await?;
+    assert_eq!(found[0], queued, "read back whole");
+    assert!(
+        calls
+            .find_stale_live_phone_calls(now() - Duration::minutes(45), 10)
+            .await?
+            .is_empty()
+    );
+
+    // Once updated, a call is no longer stale.
+    let mut answered = in_progress.clone();
+    answered.version += 1;
+    answered.updated_at = now();
+    assert_eq!(
+        calls.save(&answered, in_progress.version, &[]).await?,
+        SaveCallOutcome::Saved
+    );
+    assert_eq!(
+        ids(calls.find_stale_live_phone_calls(before, 10).await?),
+        [queued.id, ringing.id, unconfirmed.id]
     );
     Ok(())
 }

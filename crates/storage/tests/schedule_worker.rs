@@ -17,14 +17,15 @@ use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, Passwor
 use switchboard_domain::agent::{Agent, AgentInput, AgentStatus};
 use switchboard_domain::call::{
     Call, CallChannel, CallDirection, CallLimits, CallPorts, CallService, CallStart, CallStatus,
-    CallTarget,
+    CallTarget, UNCONFIRMED_END_REASON,
 };
 use switchboard_domain::conversation::ConversationEngine;
 use switchboard_domain::events::NoEvents;
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
 use switchboard_domain::ports::{
     AccountRepository, AgentRepository, ChatRequest, ChatStream, Dial, LanguageModel, LlmError,
-    MediaStreamTarget, PlacedCall, ScheduleRepository, Telephony, TelephonyError,
+    MediaStreamTarget, PlacedCall, ProviderCallState, ScheduleRepository, Telephony,
+    TelephonyError,
 };
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_domain::schedule::{
@@ -120,6 +121,14 @@ impl Telephony for RecordingTelephony {
 
     async fn play_and_hang_up(&self, _: &str, _: &str) -> Result<(), TelephonyError> {
         Ok(())
+    }
+
+    /// Every call it placed is still queued.
+    async fn fetch(&self, _: &str) -> Result<ProviderCallState, TelephonyError> {
+        Ok(ProviderCallState {
+            status: CallStatus::Queued,
+            talk_secs: None,
+        })
     }
 }
 
@@ -507,6 +516,51 @@ async fn a_stopped_worker_is_taken_over_without_dialling_twice(db: Database) -> 
     let (call, _) = w.calls.get(w.organization, stored.call.id).await?;
     assert_eq!(call.status, CallStatus::Failed);
     assert_eq!(call.end_reason.as_deref(), Some("interrupted"));
+
+    // 4. The same, but the reconciler found the unconfirmed call first and ended it: the claim
+    // after the lease still never dials it again.
+    let reconciled = w
+        .schedule(ScheduleRequest {
+            max_attempts: Some(3),
+            ..ScheduleRequest::default()
+        })
+        .await;
+    let claimed = w.schedules.claim_due("stopped", 10).await?;
+    let stored = w
+        .calls
+        .start(
+            w.organization,
+            Some(w.user),
+            CallStart {
+                target: CallTarget::Agent(w.agent),
+                channel: CallChannel::Phone,
+                direction: CallDirection::Outbound,
+                customer_name: None,
+                phone_number: Some("+14155550123".into()),
+                session_key: None,
+                provider_call_id: None,
+                idempotency_key: Some(claimed[0].attempt_key(1)),
+            },
+        )
+        .await?;
+    w.clock.advance(Duration::seconds(2));
+    let pass = w
+        .calls
+        .reconcile_stale(w.telephony.as_ref(), Duration::seconds(1), 10)
+        .await?;
+    assert_eq!(pass.changed, 1);
+    let (call, _) = w.calls.get(w.organization, stored.call.id).await?;
+    assert_eq!(call.status, CallStatus::Failed);
+    assert_eq!(call.end_reason.as_deref(), Some(UNCONFIRMED_END_REASON));
+    w.clock.advance(lease);
+    w.work("other").await;
+    assert_eq!(w.telephony.dials(), 2);
+    let settled = w.stored(&reconciled).await;
+    assert_eq!(settled.status, ScheduleStatus::Failed, "never retried");
+    assert_eq!(
+        settled.attempts[0].outcome,
+        Some(AttemptOutcome::Interrupted)
+    );
     Ok(())
 }
 

@@ -281,6 +281,12 @@ impl FakeTwilio {
         true
     }
 
+    /// Deletes a placed call's record, as `DELETE Calls/{sid}.json` does: fetching it is then
+    /// 404. `false` when there is no such call.
+    pub fn forget_call(&self, sid: &str) -> bool {
+        lock(&self.account).calls.remove(sid).is_some()
+    }
+
     /// Answers the next dial with `status` and a Twilio error body of `code` and `message`
     /// (for example 400, 21211, "The 'To' number ... is not a valid phone number."); it is
     /// still recorded.

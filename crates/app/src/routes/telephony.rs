@@ -5,11 +5,9 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use switchboard_domain::call::{
-    CallChannel, CallDirection, CallError, CallStart, CallStatus, CallTarget,
-};
+use switchboard_domain::call::{CallChannel, CallDirection, CallError, CallStart, CallTarget};
 use switchboard_domain::phone_number::{E164, PhoneNumberStatus};
-use switchboard_twilio::{signature, twiml};
+use switchboard_twilio::{call_status, signature, twiml};
 use tracing::{info, warn};
 
 use crate::error::{ApiError, ErrorBody};
@@ -221,21 +219,6 @@ pub async fn media_stream(
     open_media_stream(&req, body, state)
 }
 
-/// Twilio's call status names, as the call's status.
-fn status_of(twilio: &str) -> Option<CallStatus> {
-    Some(match twilio {
-        "queued" | "initiated" => CallStatus::Queued,
-        "ringing" => CallStatus::Ringing,
-        "in-progress" | "answered" => CallStatus::InProgress,
-        "completed" => CallStatus::Completed,
-        "busy" => CallStatus::Busy,
-        "no-answer" => CallStatus::NoAnswer,
-        "failed" => CallStatus::Failed,
-        "canceled" => CallStatus::Canceled,
-        _ => return None,
-    })
-}
-
 /// Twilio's progress reports for a call (`StatusCallback`): ringing, answered, and how it ended,
 /// with its duration. Reports may arrive out of order and never move a call backwards; a report
 /// for a call this server does not know is acknowledged and ignored.
@@ -258,7 +241,7 @@ pub async fn twilio_status(
     verify_signature(&req, &state, &pairs)?;
     let (Some(call_sid), Some(status)) = (
         field(&pairs, "CallSid"),
-        field(&pairs, "CallStatus").and_then(status_of),
+        field(&pairs, "CallStatus").and_then(call_status),
     ) else {
         return Ok(HttpResponse::NoContent().finish());
     };

@@ -7,6 +7,7 @@ mod events;
 mod live;
 mod model;
 mod phone;
+mod reconcile;
 mod service;
 
 pub use analysis::{
@@ -21,7 +22,8 @@ pub use model::{
     Call, CallChannel, CallDirection, CallFilter, CallSort, CallStatus, CallTurn, NewCallTurn,
     Speaker, TurnLatency,
 };
-pub use phone::CallLimits;
+pub use phone::{CallLimits, UNCONFIRMED_END_REASON};
+pub use reconcile::{LOST_END_REASON, Reconciled};
 pub use service::{
     CallError, CallPorts, CallService, CallStart, CallTarget, ExternalCall, Opened, TurnAnswer,
 };

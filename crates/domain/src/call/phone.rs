@@ -15,6 +15,10 @@ use crate::validation::ValidationErrors;
 /// How many writes of one status report are tried against concurrent updates of the call.
 const SAVE_ATTEMPTS: usize = 5;
 
+/// The end reason of a phone call whose dial the provider never confirmed: whether the phone
+/// rang is unknown, so nothing dials it again.
+pub const UNCONFIRMED_END_REASON: &str = "interrupted";
+
 /// Calls an organisation may have at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallLimits {
@@ -184,7 +188,7 @@ impl CallService {
             let expected = call.version;
             call.version += 1;
             call.updated_at = now;
-            call.finish(CallStatus::Failed, "interrupted", now);
+            call.finish(CallStatus::Failed, UNCONFIRMED_END_REASON, now);
             if self.ports().calls.save(&call, expected, &[]).await? == SaveCallOutcome::Saved {
                 tell_saved(self.events(), was, &call, &[], now);
                 return Ok(call);

@@ -240,6 +240,17 @@ pub trait CallRepository: Send + Sync {
     /// Only on storage failure.
     async fn count_active(&self, organization: OrganizationId) -> Result<u64, RepositoryError>;
 
+    /// Up to `limit` live phone calls of any organisation last updated before `updated_before`,
+    /// least recently updated first: calls whose end the provider may never have reported.
+    ///
+    /// # Errors
+    /// Only on storage failure.
+    async fn find_stale_live_phone_calls(
+        &self,
+        updated_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Call>, RepositoryError>;
+
     /// The latest call with this telephony provider id (Twilio's `CallSid`).
     ///
     /// # Errors

@@ -44,7 +44,9 @@ pub use speech::{
     AudioStream, SpeechError, SpeechRequest, SpeechToText, SttConfig, SttEvent, SttEvents, SttSink,
     SttStream, TextToSpeech,
 };
-pub use telephony::{Dial, MediaStreamTarget, PlacedCall, Telephony, TelephonyError};
+pub use telephony::{
+    Dial, MediaStreamTarget, PlacedCall, ProviderCallState, Telephony, TelephonyError,
+};
 pub use transcripts::{
     StoreOutcome, StoredTranscriptRepository, TranscriptEntry, TranscriptSource,
     TranscriptSourceError,

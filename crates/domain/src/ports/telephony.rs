@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 
+use crate::call::CallStatus;
+
 /// Why the telephony provider could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum TelephonyError {
@@ -56,6 +58,14 @@ pub struct PlacedCall {
     pub status: String,
 }
 
+/// How the provider says a call stands now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProviderCallState {
+    pub status: CallStatus,
+    /// Seconds the call was connected, once it has ended.
+    pub talk_secs: Option<i64>,
+}
+
 /// Placing and controlling phone calls.
 ///
 /// Contract, for every adapter:
@@ -64,6 +74,7 @@ pub struct PlacedCall {
 /// - `hang_up`, `transfer` and `play_and_hang_up` act on a live call; `NoSuchCall` when it is
 ///   unknown or over. They are idempotent from the caller's side: hanging up an ended call is
 ///   `NoSuchCall`, never a second call.
+/// - `fetch` only reads; `NoSuchCall` means the provider does not know the call at all.
 #[async_trait]
 pub trait Telephony: Send + Sync {
     /// The provider, for logs and health.
@@ -96,4 +107,10 @@ pub trait Telephony: Send + Sync {
         provider_call_id: &str,
         text: &str,
     ) -> Result<(), TelephonyError>;
+
+    /// How the call stands at the provider now, for calls whose progress reports went missing.
+    ///
+    /// # Errors
+    /// As [`TelephonyError`] describes.
+    async fn fetch(&self, provider_call_id: &str) -> Result<ProviderCallState, TelephonyError>;
 }

@@ -15,6 +15,7 @@ use super::input::{
 use super::model::{AttemptOutcome, ScheduleFilter, ScheduleStatus, ScheduledCall};
 use crate::call::{
     Call, CallChannel, CallDirection, CallError, CallService, CallStart, CallTarget,
+    UNCONFIRMED_END_REASON,
 };
 use crate::ids::{AgentId, CampaignId, OrganizationId, ScheduledCallId, UserId};
 use crate::page::{PageRequest, Paged};
@@ -114,6 +115,9 @@ pub struct ScheduleService {
 
 /// How many times a write is retried against concurrent writers (a cancel racing a claim).
 const SAVE_ATTEMPTS: usize = 3;
+/// Why an attempt whose dial the provider never confirmed was given up.
+const UNCONFIRMED_ATTEMPT: &str =
+    "the instance placing the call stopped before the provider confirmed it";
 
 impl ScheduleService {
     /// Wires the service.
@@ -543,7 +547,16 @@ impl ScheduleService {
         placed: Call,
         now: DateTime<Utc>,
     ) -> Result<(), ScheduleError> {
-        if let Some(ended) = AttemptOutcome::of_call(placed.status) {
+        if placed.end_reason.as_deref() == Some(UNCONFIRMED_END_REASON) {
+            // The reconciler ended it before this claim came: never dialled again either.
+            call.conclude(
+                number,
+                Some(placed.id),
+                AttemptOutcome::Interrupted,
+                Some(UNCONFIRMED_ATTEMPT.into()),
+                now,
+            );
+        } else if let Some(ended) = AttemptOutcome::of_call(placed.status) {
             call.conclude(number, Some(placed.id), ended, None, now);
         } else if placed.provider_call_id.is_some() {
             call.dialled(number, placed.id, now);
@@ -562,10 +575,7 @@ impl ScheduleService {
                     number,
                     Some(placed.id),
                     AttemptOutcome::Interrupted,
-                    Some(
-                        "the instance placing the call stopped before the provider confirmed it"
-                            .into(),
-                    ),
+                    Some(UNCONFIRMED_ATTEMPT.into()),
                     now,
                 );
             }

@@ -16,7 +16,7 @@ pub mod twiml;
 
 pub use config::{TwilioConfig, TwilioConfigError};
 pub use intelligence::{IntelligenceConfig, TwilioIntelligence};
-pub use rest::{CallDetails, MAX_TWIML_CHARS, TwilioClient};
+pub use rest::{CallDetails, MAX_TWIML_CHARS, TwilioClient, call_status};
 // The secret type is shared by every provider adapter; it is named here too for this crate's
 // users.
 pub use switchboard_provider_http::ApiKey;

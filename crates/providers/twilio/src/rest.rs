@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use switchboard_domain::ports::{Dial, PlacedCall, Telephony, TelephonyError};
+use switchboard_domain::call::CallStatus;
+use switchboard_domain::ports::{Dial, PlacedCall, ProviderCallState, Telephony, TelephonyError};
 use switchboard_provider_http::endpoint;
 use tracing::{debug, instrument};
 use url::Url;
@@ -33,6 +34,23 @@ const STATUS_EVENTS: [&str; 4] = ["initiated", "ringing", "answered", "completed
 /// Twilio's error code for an operation on a call that is not in progress (it has ended, or has
 /// not been answered yet).
 const INVALID_CALL_STATE: u64 = 21220;
+
+/// A Twilio call status name (`CallStatus` of a status callback, `status` of a Call resource) as
+/// the call's status; `None` for a name Twilio does not use.
+#[must_use]
+pub fn call_status(twilio: &str) -> Option<CallStatus> {
+    Some(match twilio {
+        "queued" | "initiated" => CallStatus::Queued,
+        "ringing" => CallStatus::Ringing,
+        "in-progress" | "answered" => CallStatus::InProgress,
+        "completed" => CallStatus::Completed,
+        "busy" => CallStatus::Busy,
+        "no-answer" => CallStatus::NoAnswer,
+        "failed" => CallStatus::Failed,
+        "canceled" => CallStatus::Canceled,
+        _ => return None,
+    })
+}
 
 /// A call as Twilio reports it (`GET Calls/{sid}.json`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,6 +275,21 @@ impl Telephony for TwilioClient {
         }
         debug!(call.status = %call.status, "Twilio is canceling the call");
         Ok(())
+    }
+
+    #[instrument(skip_all, fields(call.sid = %provider_call_id))]
+    async fn fetch(&self, provider_call_id: &str) -> Result<ProviderCallState, TelephonyError> {
+        let details = self.fetch_call(provider_call_id).await?;
+        let status = call_status(&details.status).ok_or_else(|| {
+            TelephonyError::Unexpected(anyhow::anyhow!(
+                "Twilio reported the call in a status it does not document: {:?}",
+                details.status
+            ))
+        })?;
+        Ok(ProviderCallState {
+            status,
+            talk_secs: details.duration_secs.map(i64::from),
+        })
     }
 
     #[instrument(skip_all, fields(call.sid = %provider_call_id))]

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use switchboard_domain::ports::{Dial, MediaStreamTarget, Telephony, TelephonyError};
+use switchboard_domain::call::CallStatus;
+use switchboard_domain::ports::{
+    Dial, MediaStreamTarget, ProviderCallState, Telephony, TelephonyError,
+};
 use switchboard_testkit::{FAKE_TWILIO_PHONE_NUMBER, FakeTwilio, TwimlStream};
 use switchboard_twilio::{
     ApiKey, CallDetails, MAX_TWIML_CHARS, TwilioClient, TwilioConfig, TwilioConfigError, twiml,
@@ -542,6 +545,57 @@ async fn fetching_a_call_reads_its_status_duration_and_who_answered() -> TestRes
     // A fetch is retried like any idempotent request.
     fake.fail_next(1, 500);
     assert_eq!(client.fetch_call(&sid).await?.status, "completed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_port_reads_a_calls_status_and_connected_seconds() -> TestResult {
+    let fake = FakeTwilio::start().await?;
+    let client = client(&fake)?;
+    let sid = placed(&client).await?;
+    let telephony: &dyn Telephony = &client;
+    assert_eq!(
+        telephony.fetch(&sid).await?,
+        ProviderCallState {
+            status: CallStatus::Queued,
+            talk_secs: None,
+        }
+    );
+    for (twilio, status) in [
+        ("ringing", CallStatus::Ringing),
+        ("in-progress", CallStatus::InProgress),
+        ("no-answer", CallStatus::NoAnswer),
+        ("busy", CallStatus::Busy),
+        ("failed", CallStatus::Failed),
+        ("canceled", CallStatus::Canceled),
+    ] {
+        fake.update_call(&sid, |call| call.status = twilio.to_owned());
+        assert_eq!(telephony.fetch(&sid).await?.status, status, "{twilio}");
+    }
+    fake.update_call(&sid, |call| {
+        call.status = "completed".to_owned();
+        call.duration_secs = Some(42);
+    });
+    assert_eq!(
+        telephony.fetch(&sid).await?,
+        ProviderCallState {
+            status: CallStatus::Completed,
+            talk_secs: Some(42),
+        }
+    );
+
+    // A status Twilio does not document is not guessed at.
+    fake.update_call(&sid, |call| call.status = "teleported".to_owned());
+    assert!(matches!(
+        telephony.fetch(&sid).await,
+        Err(TelephonyError::Unexpected(_))
+    ));
+    // A deleted call, like one Twilio never had, is unknown.
+    assert!(fake.forget_call(&sid));
+    assert!(matches!(
+        telephony.fetch(&sid).await,
+        Err(TelephonyError::NoSuchCall)
+    ));
     Ok(())
 }
 
