@@ -265,3 +265,28 @@ pub async fn query_text(database: &Database, sql: &str) -> anyhow::Result<Vec<St
         .map(|row| Ok(row.try_get_by_index::<String>(0)?))
         .collect()
 }
+
+/// Declares, for each named `async fn(Database) -> anyhow::Result<()>` of a test file, one test
+/// on a fresh SQLite database and one on a fresh PostgreSQL database (skipped when PostgreSQL
+/// cannot be reached, except under `CI=true`): every repository test runs on both. The runtime
+/// has two worker threads, so tasks that race in a test really run at once.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> ::anyhow::Result<()> {
+                let db = $crate::testing::TestDatabase::sqlite().await?;
+                super::$name(db.database().clone()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> ::anyhow::Result<()> {
+                let Some(db) = $crate::testing::TestDatabase::postgres().await? else {
+                    return Ok(());
+                };
+                super::$name(db.database().clone()).await
+            }
+        }
+    )*};
+}

@@ -10,30 +10,11 @@ use switchboard_domain::account::{DisplayName, EmailAddress, NewAccount, Passwor
 use switchboard_domain::analytics::{AnalyticsWindow, LatencyFigures, Scope};
 use switchboard_domain::ids::{AgentId, OrganizationId, UserId};
 use switchboard_domain::ports::{AccountRepository, AnalyticsRepository, CallRepository};
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmAnalytics, SeaOrmCalls};
 use switchboard_testkit::{
     FIXTURE_NOW, FIXTURE_TIME_ZONE, analytics_fixture, instant, store_calls,
 };
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(aggregates_follow_local_days_and_agree_on_both_databases);
 

@@ -12,27 +12,8 @@ use switchboard_domain::ports::{
     AccountRepository, CalendarConnection, CalendarConnectionRepository, ConnectionStatus,
     OAuthTokens,
 };
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmCalendarConnections, TokenSealer};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     connections_round_trip_refresh_and_disconnect,

@@ -28,31 +28,12 @@ use switchboard_domain::ports::{
 };
 use switchboard_domain::scenario::ScenarioService;
 use switchboard_local::LexiconAnalyzer;
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
     SeaOrmScenarios,
 };
 use switchboard_testkit::ManualClock;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_text_call_tells_its_start_every_line_and_its_end_once,

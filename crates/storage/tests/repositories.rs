@@ -33,31 +33,12 @@ use switchboard_domain::ports::{
     AnalysisClaim, CallAnalysisRepository, CallRepository, SaveCallOutcome,
 };
 use switchboard_domain::scenario::{Scenario, ScenarioSettings};
+use switchboard_storage::on_both_backends;
 use switchboard_storage::testing::TestDatabase;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCallAnalyses, SeaOrmCalls, SeaOrmDocuments,
     SeaOrmOnboarding, SeaOrmPhoneNumbers, SeaOrmScenarios, SeaOrmSessions,
 };
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     accounts_round_trip,

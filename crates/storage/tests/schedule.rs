@@ -20,28 +20,8 @@ use switchboard_domain::ports::{
 use switchboard_domain::schedule::{
     AttemptOutcome, CallingWindow, RetryPolicy, ScheduleFilter, ScheduleStatus, ScheduledCall,
 };
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmCalls, SeaOrmSchedule};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            // Two worker threads: the racing claimers really run at once.
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     scheduled_calls_round_trip_and_list_by_status_and_campaign,

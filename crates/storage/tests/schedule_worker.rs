@@ -32,30 +32,11 @@ use switchboard_domain::schedule::{
     AttemptOutcome, CallDialer, Recipient, SchedulePorts, ScheduleRequest, ScheduleService,
     ScheduleSettings, ScheduleStatus, ScheduledCall, WindowRequest,
 };
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{
     Database, SeaOrmAccounts, SeaOrmAgents, SeaOrmCalls, SeaOrmScenarios, SeaOrmSchedule,
 };
 use switchboard_testkit::ManualClock;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_due_call_is_placed_once_retried_when_busy_and_done_when_completed,

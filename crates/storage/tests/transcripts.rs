@@ -19,27 +19,8 @@ use switchboard_domain::ports::{
 use switchboard_domain::transcript::{
     StoredTranscript, TranscriptFacts, TranscriptFilter, TranscriptLabels, TranscriptSid,
 };
+use switchboard_storage::on_both_backends;
 use switchboard_storage::{Database, SeaOrmAccounts, SeaOrmCalls, SeaOrmTranscripts};
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() -> anyhow::Result<()> {
-                let db = switchboard_storage::testing::TestDatabase::sqlite().await?;
-                super::$name(db.database().clone()).await
-            }
-
-            #[tokio::test]
-            async fn postgres() -> anyhow::Result<()> {
-                let Some(db) = switchboard_storage::testing::TestDatabase::postgres().await? else {
-                    return Ok(());
-                };
-                super::$name(db.database().clone()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     copies_keep_twilio_json_verbatim_per_organisation_and_page,
