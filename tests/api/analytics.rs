@@ -229,6 +229,17 @@ async fn the_dashboard_adds_up_the_fixture_on_new_york_days() -> anyhow::Result<
     assert_eq!(eight["overview"]["total_calls"], 8);
     assert_eq!(eight["trends"][0]["date"], "2026-10-28");
     assert_eq!(eight["trends"].as_array().map(Vec::len), Some(8));
+    // Ninety days are read in parts of a month; the fixture's days come out as eight days did.
+    let ninety = get(&f.app, "/api/v1/analytics/dashboard?days=90", &f.token).await?;
+    assert_eq!(ninety["overview"], eight["overview"]);
+    assert_eq!(ninety["sentiment"], eight["sentiment"]);
+    let trends = ninety["trends"].as_array().cloned().unwrap_or_default();
+    assert_eq!(trends.len(), 90);
+    assert_eq!(
+        trends[82..],
+        eight["trends"].as_array().cloned().unwrap_or_default()[..]
+    );
+    assert!(trends[..82].iter().all(|day| day["calls"] == 0), "{ninety}");
     Ok(())
 }
 

@@ -18,6 +18,8 @@ use crate::ports::{
 const DASHBOARD_LIST_LEN: usize = 5;
 /// `calls_this_week` counts this many days, today included.
 const WEEK_DAYS: u32 = 7;
+/// The most days one read of day totals covers (see `AnalyticsService::day_totals`).
+const DAYS_PER_READ: usize = 31;
 
 /// Why analytics could not be computed.
 #[derive(Debug, thiserror::Error)]
@@ -205,9 +207,27 @@ impl AnalyticsService {
         Ok((wide, window))
     }
 
+    /// The totals of each day of `window` that had calls, oldest first. A long window is read
+    /// in parts of [`DAYS_PER_READ`] days side by side: the database sums each part on a core
+    /// of its own, where one read of the whole window sums every call on one.
+    async fn day_totals(
+        &self,
+        scope: Scope,
+        window: &AnalyticsWindow,
+    ) -> Result<Vec<DayTotals>, RepositoryError> {
+        let parts = window.parts(DAYS_PER_READ);
+        let read = futures_util::future::try_join_all(
+            parts
+                .iter()
+                .map(|part| self.ports.analytics.day_totals(scope, part)),
+        )
+        .await?;
+        Ok(read.into_iter().flatten().collect())
+    }
+
     async fn period(&self, scope: Scope, days: u32) -> Result<Period, AnalyticsError> {
         let (wide, window) = self.windows(scope, days).await?;
-        let found = self.ports.analytics.day_totals(scope, &wide).await?;
+        let found = self.day_totals(scope, &wide).await?;
         Ok(Period::of(days, &wide, window, found))
     }
 
@@ -228,7 +248,7 @@ impl AnalyticsService {
         // slowest, not for their sum.
         let analytics = &self.ports.analytics;
         let (found, categories, recent_calls) = futures_util::try_join!(
-            analytics.day_totals(scope, &wide),
+            self.day_totals(scope, &wide),
             analytics.categories(scope, &window),
             analytics.recent_calls(scope, &window, DASHBOARD_LIST_LEN as u64),
         )?;
@@ -279,7 +299,7 @@ impl AnalyticsService {
         let (wide, window) = self.windows(scope, days).await?;
         let analytics = &self.ports.analytics;
         let (found, (latency, daily_latency)) = futures_util::try_join!(
-            analytics.day_totals(scope, &wide),
+            self.day_totals(scope, &wide),
             analytics.latency(scope, &window),
         )?;
         let period = Period::of(days, &wide, window, found);

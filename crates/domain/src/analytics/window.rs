@@ -17,7 +17,8 @@ pub struct LocalDay {
     pub end: DateTime<Utc>,
 }
 
-/// Consecutive local days ending with today, oldest first; never empty.
+/// Consecutive local days, oldest first; never empty. A window is made ending with today; its
+/// parts may end earlier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnalyticsWindow {
     time_zone: Tz,
@@ -84,6 +85,19 @@ impl AnalyticsWindow {
             time_zone: self.time_zone,
             days: self.days[skip..].to_vec(),
         }
+    }
+
+    /// The window cut into consecutive parts of at most `days` days each, oldest first; their
+    /// days together are this window's.
+    #[must_use]
+    pub fn parts(&self, days: usize) -> Vec<Self> {
+        self.days
+            .chunks(days.max(1))
+            .map(|days| Self {
+                time_zone: self.time_zone,
+                days: days.to_vec(),
+            })
+            .collect()
     }
 
     /// The zone's IANA name.
@@ -177,5 +191,26 @@ mod tests {
             90
         );
         assert!(AnalyticsWindow::ending_at(now, "Mars/Olympus", 7).is_err());
+    }
+
+    #[test]
+    fn parts_cover_the_window_in_order_without_overlap() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 15, 0, 0).unwrap();
+        let window = AnalyticsWindow::ending_at(now, "America/New_York", 90).unwrap();
+        let parts = window.parts(31);
+        assert_eq!(
+            parts.iter().map(|p| p.days().len()).collect::<Vec<_>>(),
+            [31, 31, 28]
+        );
+        assert_eq!(parts[0].start(), window.start());
+        assert_eq!(parts[2].end(), window.end());
+        assert!(
+            parts
+                .windows(2)
+                .all(|pair| pair[0].end() == pair[1].start())
+        );
+        let days: Vec<_> = parts.iter().flat_map(|p| p.days().to_vec()).collect();
+        assert_eq!(days, window.days());
+        assert_eq!(window.parts(100).len(), 1);
     }
 }
