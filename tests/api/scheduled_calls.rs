@@ -58,6 +58,32 @@ async fn scheduled_call(app: &TestApp, token: &str, id: &str) -> anyhow::Result<
     .await
 }
 
+/// This instance's finished scheduler passes, from `/metrics`.
+async fn scheduler_passes(app: &TestApp) -> anyhow::Result<u64> {
+    let text = app.get("/metrics", None).await?.text().await?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("scheduler_passes_total "))
+        .ok_or_else(|| anyhow::anyhow!("no scheduler_passes_total in /metrics"))?
+        .trim()
+        .parse()
+        .map_err(Into::into)
+}
+
+/// Waits for two more finished scheduler passes: the second began after this was called, so
+/// the worker has looked at everything stored before.
+async fn two_scheduler_passes(app: &TestApp) -> anyhow::Result<()> {
+    let seen = scheduler_passes(app).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while scheduler_passes(app).await? < seen + 2 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the scheduler made no two passes"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Polls the scheduled call until `done` holds for it, and returns it.
 async fn wait_for(
     app: &TestApp,
@@ -412,7 +438,7 @@ async fn a_due_call_without_telephony_fails_its_attempts_with_the_reason() -> an
     .await?;
     let id = call["id"].as_str().unwrap_or_default().to_owned();
     // Not due yet: the worker leaves it alone however often it looks.
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    two_scheduler_passes(&app).await?;
     let waiting = scheduled_call(&app, &token, &id).await?;
     assert_eq!(waiting["status"], "pending");
     assert_eq!(waiting["attempts"], json!([]));
@@ -494,7 +520,7 @@ async fn a_call_outside_its_window_waits_for_the_window() -> anyhow::Result<()> 
     .await?;
     assert_eq!(parse_time(&call["due_at"])?, opens, "{call}");
     let id = call["id"].as_str().unwrap_or_default().to_owned();
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    two_scheduler_passes(&app).await?;
     let waiting = scheduled_call(&app, &token, &id).await?;
     assert_eq!(waiting["status"], "pending");
     assert_eq!(waiting["attempts"], json!([]));
@@ -602,7 +628,7 @@ async fn a_due_call_is_dialled_through_twilio_retried_when_busy_and_done_when_co
     .await?;
     let id = scheduled["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(scheduled["agent_id"], agent.as_str());
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    two_scheduler_passes(&app).await?;
     assert!(
         providers.twilio.dials().is_empty(),
         "dialled before it was due"

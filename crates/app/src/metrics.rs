@@ -22,6 +22,7 @@ pub struct Metrics {
     latency: HistogramVec,
     in_flight: IntGauge,
     webhook_events_dropped: IntCounter,
+    scheduler_passes: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +67,11 @@ impl Metrics {
         )?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(webhook_events_dropped.clone()))?;
+        let scheduler_passes = IntCounter::new(
+            "scheduler_passes_total",
+            "Passes of this instance's scheduler over the due scheduled calls",
+        )?;
+        registry.register(Box::new(scheduler_passes.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -73,6 +79,7 @@ impl Metrics {
             latency,
             in_flight,
             webhook_events_dropped,
+            scheduler_passes,
         })
     }
 
@@ -80,6 +87,12 @@ impl Metrics {
     #[must_use]
     pub fn webhook_events_dropped(&self) -> IntCounter {
         self.webhook_events_dropped.clone()
+    }
+
+    /// The counter of the scheduler's finished passes (a pass claims and places what is due).
+    #[must_use]
+    pub fn scheduler_passes(&self) -> IntCounter {
+        self.scheduler_passes.clone()
     }
 
     /// Counts a request as started; the guard counts it finished when dropped.

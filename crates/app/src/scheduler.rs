@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::IntCounter;
+
 use switchboard_domain::call::Call;
 use switchboard_domain::ports::{Dial, Telephony};
 use switchboard_domain::schedule::{CallDialer, ScheduleService};
@@ -85,18 +87,26 @@ pub struct Scheduler {
     dialer: Arc<dyn CallDialer>,
     poll: Duration,
     worker: String,
+    passes: IntCounter,
 }
 
 impl Scheduler {
     /// A worker of this instance (its claims carry a fresh id), stepping every `poll` (settings
-    /// refuse zero; a zero `poll` leaves the worker off rather than spinning).
+    /// refuse zero; a zero `poll` leaves the worker off rather than spinning). `passes` counts
+    /// its finished passes (`/metrics`).
     #[must_use]
-    pub fn new(service: ScheduleService, dialer: Arc<dyn CallDialer>, poll: Duration) -> Self {
+    pub fn new(
+        service: ScheduleService,
+        dialer: Arc<dyn CallDialer>,
+        poll: Duration,
+        passes: IntCounter,
+    ) -> Self {
         Self {
             service,
             dialer,
             poll,
             worker: format!("switchboard-{}", uuid::Uuid::new_v4().simple()),
+            passes,
         }
     }
 
@@ -137,6 +147,7 @@ impl Scheduler {
                     }
                 }
             }
+            self.passes.inc();
         }
         info!(worker = %self.worker, "scheduler stopped");
     }

@@ -400,6 +400,7 @@ impl Application {
             schedules,
             Arc::new(ScheduledDialer::new(state.get_ref().clone())),
             Duration::from_millis(settings.scheduler_poll_ms),
+            metrics.scheduler_passes(),
         );
         let reconciler = Reconciler::new(
             state.calls.clone(),

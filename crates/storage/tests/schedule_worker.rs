@@ -228,6 +228,36 @@ async fn world(db: &Database, limits: CallLimits) -> World {
 }
 
 impl World {
+    /// A scheduled call (three attempts) claimed by a worker that stored its first attempt's
+    /// call and stopped before Twilio confirmed the dial: the scheduled call and that call.
+    async fn stopped_before_confirmation(&self) -> anyhow::Result<(ScheduledCall, Call)> {
+        let scheduled = self
+            .schedule(ScheduleRequest {
+                max_attempts: Some(3),
+                ..ScheduleRequest::default()
+            })
+            .await;
+        let claimed = self.schedules.claim_due("stopped", 10).await?;
+        let stored = self
+            .calls
+            .start(
+                self.organization,
+                Some(self.user),
+                CallStart {
+                    target: CallTarget::Agent(self.agent),
+                    channel: CallChannel::Phone,
+                    direction: CallDirection::Outbound,
+                    customer_name: None,
+                    phone_number: Some("+14155550123".into()),
+                    session_key: None,
+                    provider_call_id: None,
+                    idempotency_key: Some(claimed[0].attempt_key(1)),
+                },
+            )
+            .await?;
+        Ok((scheduled, stored.call))
+    }
+
     async fn schedule(&self, request: ScheduleRequest) -> ScheduledCall {
         self.schedules
             .schedule_one(
@@ -459,31 +489,8 @@ async fn a_stopped_worker_is_taken_over_without_dialling_twice(db: Database) -> 
 
     // 3. Stopped after storing the call, before Twilio confirmed it: it may have rung, so it is
     // never dialled again; the attempt is interrupted and the call ended.
-    let unknown = w
-        .schedule(ScheduleRequest {
-            max_attempts: Some(3),
-            ..ScheduleRequest::default()
-        })
-        .await;
-    let claimed = w.schedules.claim_due("stopped", 10).await?;
-    let stored = w
-        .calls
-        .start(
-            w.organization,
-            Some(w.user),
-            CallStart {
-                target: CallTarget::Agent(w.agent),
-                channel: CallChannel::Phone,
-                direction: CallDirection::Outbound,
-                customer_name: None,
-                phone_number: Some("+14155550123".into()),
-                session_key: None,
-                provider_call_id: None,
-                idempotency_key: Some(claimed[0].attempt_key(1)),
-            },
-        )
-        .await?;
-    assert_eq!(stored.call.status, CallStatus::Queued);
+    let (unknown, stored) = w.stopped_before_confirmation().await?;
+    assert_eq!(stored.status, CallStatus::Queued);
     w.clock.advance(lease + Duration::seconds(1));
     w.work("other").await;
     assert_eq!(w.telephony.dials(), 2);
@@ -493,44 +500,21 @@ async fn a_stopped_worker_is_taken_over_without_dialling_twice(db: Database) -> 
         interrupted.attempts[0].outcome,
         Some(AttemptOutcome::Interrupted)
     );
-    assert_eq!(interrupted.attempts[0].call_id, Some(stored.call.id));
-    let (call, _) = w.calls.get(w.organization, stored.call.id).await?;
+    assert_eq!(interrupted.attempts[0].call_id, Some(stored.id));
+    let (call, _) = w.calls.get(w.organization, stored.id).await?;
     assert_eq!(call.status, CallStatus::Failed);
     assert_eq!(call.end_reason.as_deref(), Some("interrupted"));
 
     // 4. The same, but the reconciler found the unconfirmed call first and ended it: the claim
     // after the lease still never dials it again.
-    let reconciled = w
-        .schedule(ScheduleRequest {
-            max_attempts: Some(3),
-            ..ScheduleRequest::default()
-        })
-        .await;
-    let claimed = w.schedules.claim_due("stopped", 10).await?;
-    let stored = w
-        .calls
-        .start(
-            w.organization,
-            Some(w.user),
-            CallStart {
-                target: CallTarget::Agent(w.agent),
-                channel: CallChannel::Phone,
-                direction: CallDirection::Outbound,
-                customer_name: None,
-                phone_number: Some("+14155550123".into()),
-                session_key: None,
-                provider_call_id: None,
-                idempotency_key: Some(claimed[0].attempt_key(1)),
-            },
-        )
-        .await?;
+    let (reconciled, stored) = w.stopped_before_confirmation().await?;
     w.clock.advance(Duration::seconds(2));
     let pass = w
         .calls
         .reconcile_stale(w.telephony.as_ref(), Duration::seconds(1), 10)
         .await?;
     assert_eq!(pass.changed, 1);
-    let (call, _) = w.calls.get(w.organization, stored.call.id).await?;
+    let (call, _) = w.calls.get(w.organization, stored.id).await?;
     assert_eq!(call.status, CallStatus::Failed);
     assert_eq!(call.end_reason.as_deref(), Some(UNCONFIRMED_END_REASON));
     w.clock.advance(lease);
