@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, UpdateMany,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait, UpdateMany,
 };
 use switchboard_domain::ids::{EventId, OrganizationId, WebhookDeliveryId, WebhookId};
 use switchboard_domain::page::{PageRequest, Paged};
@@ -175,15 +175,25 @@ impl SeaOrmWebhooks {
         subscription: WebhookId,
         id: WebhookDeliveryId,
     ) -> Result<Option<WebhookDelivery>, RepositoryError> {
-        webhook_delivery::Entity::find_by_id(id.as_uuid())
-            .filter(Column::OrganizationId.eq(organization.as_uuid()))
-            .filter(Column::SubscriptionId.eq(subscription.as_uuid()))
-            .one(self.db.connection())
-            .await
-            .map_err(unexpected)?
-            .map(delivery_from_row)
-            .transpose()
+        delivery_on(self.db.connection(), organization, subscription, id).await
     }
+}
+
+/// The delivery, read on `connection` (a transaction sees its own writes).
+async fn delivery_on(
+    connection: &impl ConnectionTrait,
+    organization: OrganizationId,
+    subscription: WebhookId,
+    id: WebhookDeliveryId,
+) -> Result<Option<WebhookDelivery>, RepositoryError> {
+    webhook_delivery::Entity::find_by_id(id.as_uuid())
+        .filter(Column::OrganizationId.eq(organization.as_uuid()))
+        .filter(Column::SubscriptionId.eq(subscription.as_uuid()))
+        .one(connection)
+        .await
+        .map_err(unexpected)?
+        .map(delivery_from_row)
+        .transpose()
 }
 
 #[async_trait]
@@ -566,6 +576,9 @@ impl WebhookRepository for SeaOrmWebhooks {
         id: WebhookDeliveryId,
         now: DateTime<Utc>,
     ) -> Result<Option<WebhookDelivery>, RepositoryError> {
+        // Read back in the same transaction: the answer is the delivery as queued here, before
+        // a worker can claim it.
+        let txn = self.db.connection().begin().await.map_err(unexpected)?;
         let updated = webhook_delivery::Entity::update_many()
             .col_expr(Column::Status, Expr::value(PENDING))
             .col_expr(Column::Attempts, Expr::value(0))
@@ -576,12 +589,14 @@ impl WebhookRepository for SeaOrmWebhooks {
             .filter(Column::OrganizationId.eq(organization.as_uuid()))
             .filter(Column::SubscriptionId.eq(subscription.as_uuid()))
             .filter(Column::Status.ne(DELIVERING))
-            .exec(self.db.connection())
+            .exec(&txn)
             .await
             .map_err(unexpected)?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        self.delivery(organization, subscription, id).await
+        let queued = delivery_on(&txn, organization, subscription, id).await?;
+        txn.commit().await.map_err(unexpected)?;
+        Ok(queued)
     }
 }
